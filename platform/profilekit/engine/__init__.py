@@ -1,0 +1,3 @@
+from profilekit.engine.engine import BatchOutput, Engine, Prediction
+
+__all__ = ["BatchOutput", "Engine", "Prediction"]

@@ -1,0 +1,155 @@
+"""The mixed batch: rows of many profiles (and methods) in one forward through the frozen backbone.
+
+Composition happens once per distinct profile in the batch (grouped by method and config), never
+per row or per pool adapter; each row then gathers its profile's composed adapter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from profilekit.backbone import Backbone
+from profilekit.engine.hooks import AdapterGroup, AdapterOutput
+from profilekit.errors import ArtifactError
+from profilekit.methods.base import Artifact, EngineContext, ProfileState
+from profilekit.methods.registry import get_method
+
+
+@dataclass
+class BatchOutput:
+    pooled: torch.Tensor  # [B, d] mean over each row's text tokens
+    logits: torch.Tensor  # [B, C_max]; padding and rows without a head hold the dtype's minimum
+    labels: list[tuple[str, ...] | None]  # per row: the labels its logits score, None for plain rows
+    hidden: torch.Tensor | None = None  # [B, S, d] last hidden states
+
+
+@dataclass
+class Prediction:
+    label: str | None
+    scores: dict[str, float]
+
+
+class Engine:
+    """One frozen backbone, one pool, any number of profiles served in mixed batches."""
+
+    def __init__(self, backbone: Backbone, pool=None):
+        self.backbone = backbone
+        self.pool = pool.to(backbone.device, backbone.dtype) if pool is not None else None
+        self.ctx = EngineContext(backbone.backbone_id, backbone.num_layers, backbone.hidden_size,
+                                 backbone.vocab_size, self.pool, backbone.device, backbone.dtype)
+        if self.pool is not None and self.pool.spec.backbone_id != backbone.backbone_id:
+            raise ValueError(f"pool was built for backbone {self.pool.spec.backbone_id!r}, "
+                             f"not {backbone.backbone_id!r}")
+        self.active: list[AdapterGroup] = []  # set for the duration of one forward
+        for index, layer in enumerate(backbone.layers()):
+            if isinstance(layer.output, AdapterOutput):
+                raise ValueError("this backbone is already wrapped by another Engine")
+            layer.output = AdapterOutput(layer.output, index, self)
+
+    # ---- profiles ------------------------------------------------------------------------------
+    def new_state(self, method: str, labels, *, seed: int = 0, **overrides) -> ProfileState:
+        """A fresh, untrained profile state of `method` scoring `labels`."""
+        spec = get_method(method)
+        if spec.uses_pool and self.pool is None:
+            raise ValueError(f"method {method} needs a pool; this engine has none")
+        config = spec.make_config(**overrides)
+        labels = tuple(self.pool.head.labels) if getattr(config, "head", None) == "shared" else tuple(labels)
+        if getattr(config, "head", None) == "shared" and self.pool.head is None:
+            raise ValueError("head='shared' needs a warm pool with a shared head")
+        generator = torch.Generator().manual_seed(seed)
+        return spec.state_class(config, self.ctx, labels, generator).to(self.ctx.device)
+
+    def save(self, state: ProfileState) -> Artifact:
+        return get_method(state.method).save(state, self.ctx)
+
+    def load(self, artifact: Artifact | bytes) -> ProfileState:
+        if isinstance(artifact, (bytes, bytearray, memoryview)):
+            artifact = Artifact.from_bytes(bytes(artifact))
+        spec = get_method(artifact.method)
+        if spec.uses_pool and self.pool is None:
+            raise ArtifactError(f"a {artifact.method} artifact needs a pool; this engine has none")
+        state = spec.load(artifact, self.ctx)
+        state.requires_grad_(False)
+        return state
+
+    # ---- forward -------------------------------------------------------------------------------
+    def _compose(self, distinct: list[ProfileState], row_profile: list[int], training: bool,
+                 generators, device) -> list[AdapterGroup]:
+        """Compose adapters once per group of distinct profiles sharing method and config."""
+        groups: dict[tuple, list[int]] = {}
+        for i, state in enumerate(distinct):
+            groups.setdefault((state.method, state.config), []).append(i)
+        active = []
+        for (method, _), members in groups.items():
+            states = [distinct[i] for i in members]
+            gens = [generators[i] for i in members] if generators is not None else None
+            weights = get_method(method).compose(states, self.ctx, training=training, generators=gens)
+            if weights is None:
+                continue
+            slot_of = {profile: slot for slot, profile in enumerate(members)}
+            rows = [r for r, p in enumerate(row_profile) if p in slot_of]
+            active.append(AdapterGroup(torch.tensor(rows, device=device),
+                                       torch.tensor([slot_of[row_profile[r]] for r in rows], device=device), weights))
+        return active
+
+    def _heads(self, distinct: list[ProfileState], device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Stacked heads [P, C_max, d] and biases [P, C_max]; padded classes get the minimum bias."""
+        weights, biases = [], []
+        for state in distinct:
+            if state.shared_head:
+                weights.append(self.pool.head.weight.float()), biases.append(self.pool.head.bias.float())
+            else:
+                weights.append(state.head_weight), biases.append(state.head_bias)
+        c_max = max(w.shape[0] for w in weights)
+        low = torch.finfo(torch.float32).min
+        head_w = torch.stack([torch.nn.functional.pad(w, (0, 0, 0, c_max - w.shape[0])) for w in weights])
+        head_b = torch.stack([torch.nn.functional.pad(b, (0, c_max - b.shape[0]), value=low) for b in biases])
+        return head_w.to(device), head_b.to(device)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                states: list[ProfileState | None], *, training: bool = False,
+                generators: list[torch.Generator] | None = None) -> BatchOutput:
+        """Run B rows, row i with profile states[i] (None: plain backbone). `generators` (one per
+        distinct profile, in order of first appearance) draw training noise such as Gumbel samples."""
+        device = input_ids.device
+        distinct: list[ProfileState] = []
+        index_of: dict[int, int] = {}
+        for state in states:
+            if state is not None and id(state) not in index_of:
+                index_of[id(state)] = len(distinct)
+                distinct.append(state)
+        row_profile = [index_of[id(s)] if s is not None else -1 for s in states]
+        self.active = self._compose(distinct, row_profile, training, generators, device)
+        try:
+            hidden = self.backbone.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        finally:
+            self.active = []
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # [B, S, 1]
+        pooled = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float()  # [B, d]
+        low = torch.finfo(torch.float32).min
+        labels = [distinct[p].labels if p >= 0 else None for p in row_profile]
+        if not distinct:
+            return BatchOutput(pooled, torch.full((len(states), 1), low, device=device), labels, hidden)
+        head_w, head_b = self._heads(distinct, device)
+        profile = torch.tensor([max(p, 0) for p in row_profile], device=device)
+        logits = torch.einsum("bd,bcd->bc", pooled, head_w[profile]) + head_b[profile]  # [B, C_max]
+        plain = torch.tensor([p < 0 for p in row_profile], device=device)
+        logits = logits.masked_fill(plain.unsqueeze(1), low)
+        return BatchOutput(pooled, logits, labels, hidden)
+
+    @torch.inference_mode()
+    def predict(self, texts: list[str], states: list[ProfileState | None]) -> list[Prediction]:
+        """Label and class probabilities per row; rows without a profile get label None."""
+        tokens = self.backbone.tokenize(texts)
+        out = self.forward(tokens["input_ids"], tokens["attention_mask"], states)
+        predictions = []
+        for row, labels in enumerate(out.labels):
+            if labels is None:
+                predictions.append(Prediction(None, {}))
+                continue
+            probs = torch.softmax(out.logits[row, : len(labels)], dim=-1).tolist()
+            best = max(range(len(labels)), key=probs.__getitem__)
+            predictions.append(Prediction(labels[best], dict(zip(labels, probs, strict=True))))
+        return predictions

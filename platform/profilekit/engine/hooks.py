@@ -1,0 +1,66 @@
+"""Where per-row adapters attach to the backbone: the output block of each transformer layer.
+
+Pfeiffer placement, as the `adapters` library's SeqBnConfig computes it in BertOutput/RobertaOutput:
+    h = dropout(dense(intermediate))           # FFN output before its residual
+    x = LN(h + attn)                            # what the plain layer returns
+    a = up(ReLU([LN_p](down(x))))               # the row's adapter (LN_p: X-PEFT's per-profile LayerNorm)
+    out = LN(a + h + attn)                      # the same pretrained LN, applied again
+Rows without an adapter return x unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from profilekit.methods.base import AdapterWeights
+
+
+@dataclass
+class AdapterGroup:
+    """Rows that share one composed set of adapters (one method and config): row i uses slot[i]."""
+
+    rows: torch.Tensor  # [R] batch row indices
+    slot: torch.Tensor  # [R] index into the weights' first axis
+    weights: AdapterWeights  # tensors [P, L, …]
+
+
+def apply_adapter(x: torch.Tensor, residual: torch.Tensor, w: AdapterWeights, slot: torch.Tensor, layer: int,
+                  layer_norm: nn.Module) -> torch.Tensor:
+    """x, residual [R, S, d] → LN(up(ReLU([LN_p](down(x)))) + residual) with each row's own adapter."""
+    dtype = x.dtype
+    down = torch.baddbmm(w.down_b[slot, layer].unsqueeze(1).to(dtype), x, w.down_w[slot, layer].to(dtype))  # [R, S, b]
+    if w.ln_w is not None:
+        down = F.layer_norm(down, down.shape[-1:]) * w.ln_w[slot, layer].unsqueeze(1).to(dtype) \
+            + w.ln_b[slot, layer].unsqueeze(1).to(dtype)
+    up = torch.baddbmm(w.up_b[slot, layer].unsqueeze(1).to(dtype), F.relu(down), w.up_w[slot, layer].to(dtype))
+    return layer_norm(up + residual)  # [R, S, d]
+
+
+class AdapterOutput(nn.Module):
+    """Replaces a layer's `output` module; reads the engine's active adapter groups for this forward."""
+
+    def __init__(self, inner: nn.Module, layer_index: int, source):
+        super().__init__()
+        self.inner = inner  # the original BertOutput: dense, dropout, LayerNorm
+        self.layer_index = layer_index
+        self._source = [source]  # a list so the engine is not registered as a submodule
+
+    def forward(self, hidden_states: torch.Tensor, input_tensor: torch.Tensor) -> torch.Tensor:
+        inner = self.inner
+        h = inner.dropout(inner.dense(hidden_states))  # [B, S, d] FFN output before its residual
+        residual = h + input_tensor
+        x = inner.LayerNorm(residual)  # the plain layer's output
+        groups: list[AdapterGroup] = self._source[0].active
+        if not groups:
+            return x
+        if len(groups) == 1 and groups[0].rows.numel() == x.shape[0]:  # every row in one group: no gather
+            g = groups[0]
+            return apply_adapter(x[g.rows], residual[g.rows], g.weights, g.slot, self.layer_index, inner.LayerNorm)
+        rows = torch.cat([g.rows for g in groups])
+        outs = [apply_adapter(x[g.rows], residual[g.rows], g.weights, g.slot, self.layer_index, inner.LayerNorm)
+                for g in groups]
+        return x.index_put((rows,), torch.cat(outs))

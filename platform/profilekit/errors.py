@@ -1,0 +1,25 @@
+"""Typed errors of the library. Each message names what is wrong."""
+
+
+class ProfilekitError(Exception):
+    """Base of every error raised on purpose by profilekit."""
+
+
+class BackboneError(ProfilekitError):
+    """The encoder folder is missing or is not a supported BERT/RoBERTa-style encoder."""
+
+
+class PoolError(ProfilekitError):
+    """A pool cannot be built, loaded or imported."""
+
+
+class ArtifactError(ProfilekitError):
+    """An artifact's bytes are malformed or belong to another pool or backbone."""
+
+
+class TrainingDataError(ProfilekitError):
+    """A profile's examples cannot be trained on (too few rows, one label, empty texts, …)."""
+
+
+class UnknownMethodError(ProfilekitError):
+    """No method is registered under that name."""

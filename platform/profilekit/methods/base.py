@@ -1,0 +1,197 @@
+"""What every method shares: the per-profile state, the adapter weights it hands the engine, artifacts.
+
+A method is one folder (config.py, layer.py, artifact.py) and one `register_method(...)` call in
+registry.py. See CONTRIBUTING.md for the checklist.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+from dataclasses import asdict, dataclass, field
+from typing import Protocol
+
+import torch
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+from profilekit.errors import ArtifactError
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Fields every method config has. Subclasses add their own, each with a help text."""
+
+    lr: float = field(default=1e-2, metadata={"help": "Learning rate of the method's own parameters."})
+    head_lr: float = field(default=1e-2, metadata={"help": "Learning rate of a per-profile head."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+
+    def __post_init__(self):
+        if self.lr <= 0 or self.head_lr <= 0:
+            raise ValueError("learning rates must be positive")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class EngineContext:
+    """The facts a method needs about the serving engine: backbone shape and the pool (if any)."""
+
+    backbone_id: str
+    num_layers: int  # L
+    hidden_size: int  # d
+    vocab_size: int
+    pool: object | None = None  # AdapterPool
+    device: torch.device = torch.device("cpu")
+    dtype: torch.dtype = torch.float32
+
+
+@dataclass
+class AdapterWeights:
+    """Composed Pfeiffer adapters for P profiles, all layers. ln_* are None where no LayerNorm is used."""
+
+    down_w: torch.Tensor  # [P, L, d, b]
+    down_b: torch.Tensor  # [P, L, b]
+    up_w: torch.Tensor  # [P, L, b, d]
+    up_b: torch.Tensor  # [P, L, d]
+    ln_w: torch.Tensor | None = None  # [P, L, b]
+    ln_b: torch.Tensor | None = None  # [P, L, b]
+
+
+class ProfileState(nn.Module):
+    """One profile's trainable or served parameters. `labels` are the classes its head scores."""
+
+    method: str
+
+    def __init__(self, config: MethodConfig, labels: tuple[str, ...], shared_head: bool = False):
+        super().__init__()
+        self.config = config
+        self.labels = tuple(labels)
+        self.shared_head = shared_head
+        self.head_weight: nn.Parameter | None = None  # [C, d]
+        self.head_bias: nn.Parameter | None = None  # [C]
+
+    def init_head(self, hidden_size: int, generator: torch.Generator) -> None:
+        weight = torch.randn(len(self.labels), hidden_size, generator=generator) * 0.02
+        self.head_weight = nn.Parameter(weight)
+        self.head_bias = nn.Parameter(torch.zeros(len(self.labels)))
+
+    def head_parameters(self) -> list[nn.Parameter]:
+        return [p for p in (self.head_weight, self.head_bias) if p is not None]
+
+    def method_parameters(self) -> list[nn.Parameter]:
+        head = {id(p) for p in self.head_parameters()}
+        return [p for p in self.parameters() if id(p) not in head]
+
+
+class Method(Protocol):
+    name: str
+    config_class: type[MethodConfig]
+    uses_pool: bool
+
+    def new_state(self, config: MethodConfig, ctx: EngineContext, labels: tuple[str, ...],
+                  generator: torch.Generator) -> ProfileState: ...
+
+    def compose(self, states: list[ProfileState], ctx: EngineContext, *, training: bool,
+                generators: list[torch.Generator] | None) -> AdapterWeights | None: ...
+
+    def save(self, state: ProfileState, ctx: EngineContext) -> Artifact: ...
+
+    def load(self, artifact: Artifact, ctx: EngineContext) -> ProfileState: ...
+
+    def trainable_params(self, state: ProfileState) -> int: ...
+
+
+# ---- artifacts -------------------------------------------------------------------------------
+
+_MAGIC = b"PKA1"
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """A profile's stored artifact: the method's payload (e.g. hard-mask bits) and its extras
+    (safetensors with per-profile LayerNorm/head tensors and a JSON header)."""
+
+    method: str
+    payload: bytes
+    extras: bytes
+
+    @property
+    def payload_bytes(self) -> int:
+        return len(self.payload)
+
+    @property
+    def stored_bytes(self) -> int:
+        """Everything stored for this profile: payload plus extras."""
+        return len(self.payload) + len(self.extras)
+
+    def to_bytes(self) -> bytes:
+        name = self.method.encode()
+        return _MAGIC + struct.pack("<BI", len(name), len(self.payload)) + name + self.payload + self.extras
+
+    @classmethod
+    def from_bytes(cls, blob: bytes) -> Artifact:
+        if blob[:4] != _MAGIC or len(blob) < 9:
+            raise ArtifactError("not a profilekit artifact (bad magic bytes)")
+        name_len, payload_len = struct.unpack("<BI", blob[4:9])
+        start = 9 + name_len
+        if len(blob) < start + payload_len:
+            raise ArtifactError(f"artifact truncated: {len(blob)} bytes, header promises {start + payload_len}+")
+        method = blob[9:start].decode()
+        return cls(method, blob[start:start + payload_len], blob[start + payload_len:])
+
+    def header(self) -> dict:
+        return json.loads(read_extras(self.extras)[1]["header"])
+
+
+def write_extras(tensors: dict[str, torch.Tensor], header: dict) -> bytes:
+    tensors = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in tensors.items()}
+    return st_save(tensors, metadata={"header": json.dumps(header, sort_keys=True)})
+
+
+def read_extras(blob: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    try:
+        tensors = st_load(blob)
+        n = int.from_bytes(blob[:8], "little")
+        metadata = json.loads(blob[8:8 + n]).get("__metadata__", {})
+    except Exception as exc:  # safetensors raises its own error types
+        raise ArtifactError(f"artifact extras are not valid safetensors: {exc}") from exc
+    if "header" not in metadata:
+        raise ArtifactError("artifact extras carry no header")
+    return tensors, metadata
+
+
+def base_header(method: str, state: ProfileState, ctx: EngineContext, **more) -> dict:
+    return {"method": method, "backbone_id": ctx.backbone_id, "labels": list(state.labels),
+            "shared_head": state.shared_head, "config": state.config.to_dict(), **more}
+
+
+def check_header(header: dict, method: str, ctx: EngineContext) -> None:
+    if header.get("method") != method:
+        raise ArtifactError(f"artifact is for method {header.get('method')!r}, not {method!r}")
+    if header.get("backbone_id") != ctx.backbone_id:
+        raise ArtifactError(f"artifact was trained on backbone {header.get('backbone_id')!r}, "
+                            f"this engine serves {ctx.backbone_id!r}")
+
+
+def head_tensors(state: ProfileState) -> dict[str, torch.Tensor]:
+    if state.shared_head:
+        return {}
+    return {"head_weight": state.head_weight, "head_bias": state.head_bias}
+
+
+def restore_head(state: ProfileState, tensors: dict[str, torch.Tensor]) -> None:
+    if state.shared_head:
+        return
+    if "head_weight" not in tensors:
+        raise ArtifactError("artifact has a per-profile head but stores no head tensors")
+    if tensors["head_weight"].shape[0] != len(state.labels):
+        raise ArtifactError(f"head has {tensors['head_weight'].shape[0]} rows for {len(state.labels)} labels")
+    state.head_weight = nn.Parameter(tensors["head_weight"])
+    state.head_bias = nn.Parameter(tensors["head_bias"])
+
+
+def count(params: list[torch.Tensor]) -> int:
+    return sum(p.numel() for p in params)

@@ -1,0 +1,10 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from profilekit.methods.base import MethodConfig
+
+
+@dataclass(frozen=True)
+class HeadOnlyConfig(MethodConfig):
+    """Baseline: train only a per-profile classification head on the frozen backbone."""

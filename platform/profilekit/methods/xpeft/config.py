@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from profilekit.methods.base import MethodConfig
+
+
+@dataclass(frozen=True)
+class XPeftConfig(MethodConfig):
+    """X-PEFT (METHODS.md §2): per-profile masks over the shared pool, LayerNorm after the down projection."""
+
+    mask: str = field(default="hard", metadata={"help": "hard (k-hot, stored as bits) or soft (softmax, float32)."})
+    k: int = field(default=50, metadata={"help": "Adapters selected per layer by a hard mask (paper: 50)."})
+    nu: float = field(default=1.0, metadata={"help": "Gumbel noise level while training hard masks."})
+    tau: float = field(default=1.0, metadata={"help": "Gumbel-softmax temperature while training hard masks."})
+    layer_norm: bool = field(default=True, metadata={"help": "Per-profile LayerNorm after the down projection."})
+    head: str = field(default="profile", metadata={"help": "profile: own head; shared: the warm pool's head."})
+    mask_init_std: float = field(default=0.01, metadata={"help": "Std of the initial mask logits."})
+    lr: float = field(default=1e-2, metadata={"help": "Learning rate of masks and LayerNorm (paper 1e-5 is for "
+                                              "GLUE-sized data and learns nothing on tens of rows)."})
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.mask not in ("hard", "soft"):
+            raise ValueError(f"mask must be 'hard' or 'soft', got {self.mask!r}")
+        if self.k < 1:
+            raise ValueError(f"k must be at least 1, got {self.k}")
+        if self.tau <= 0 or self.nu < 0:
+            raise ValueError("tau must be positive and nu non-negative")
+        if self.head not in ("profile", "shared"):
+            raise ValueError(f"head must be 'profile' or 'shared', got {self.head!r}")

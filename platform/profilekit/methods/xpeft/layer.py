@@ -1,0 +1,93 @@
+"""X-PEFT math: masks → weights, and weight-level aggregation of the pool (cost independent of batch)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from profilekit.methods.base import AdapterWeights, EngineContext, ProfileState
+from profilekit.methods.xpeft.config import XPeftConfig
+
+
+class XPeftState(ProfileState):
+    def __init__(self, config: XPeftConfig, ctx: EngineContext, labels, generator: torch.Generator):
+        super().__init__(config, labels, shared_head=config.head == "shared")
+        pool = ctx.pool
+        L, N, b = ctx.num_layers, pool.num_adapters, pool.bottleneck
+        if config.mask == "hard" and config.k > N:
+            raise ValueError(f"k={config.k} exceeds the pool's N={N} adapters per layer")
+        self.method = f"xpeft_{config.mask}"
+        self.pool_hash = pool.pool_hash
+        self.mask_logits = nn.Parameter(torch.randn(L, 2, N, generator=generator) * config.mask_init_std)  # [L, A/B, N]
+        if config.layer_norm:
+            self.ln_weight = nn.Parameter(torch.ones(L, b))
+            self.ln_bias = nn.Parameter(torch.zeros(L, b))
+        else:
+            self.ln_weight = self.ln_bias = None
+        if not self.shared_head:
+            self.init_head(ctx.hidden_size, generator)
+
+
+def khot(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """k-hot of the top-k logits along the last axis, divided by k (so it sums to 1)."""
+    index = logits.topk(k, dim=-1).indices
+    return torch.zeros_like(logits).scatter_(-1, index, 1.0) / k
+
+
+def gumbel_topk(logits: torch.Tensor, k: int, nu: float, tau: float, noise: torch.Tensor) -> torch.Tensor:
+    """Straight-through Gumbel top-k (the paper's Algorithm 1): hard forward, soft gradient.
+    `noise` is uniform in (0, 1), same shape as logits."""
+    gumbel = -torch.log(-torch.log(noise))
+    y_soft = torch.softmax((logits + nu * gumbel) / tau, dim=-1)
+    y_hard = khot(y_soft.detach(), k)
+    return y_hard - y_soft.detach() + y_soft
+
+
+def uniform_noise(shape, generator: torch.Generator, device, dtype) -> torch.Tensor:
+    eps = torch.finfo(torch.float32).eps
+    u = torch.rand(shape, generator=generator, device=generator.device)
+    return u.clamp(eps, 1 - eps).to(device=device, dtype=dtype)  # strictly inside (0, 1)
+
+
+def mask_weights(states: list[XPeftState], config: XPeftConfig, *, training: bool,
+                 generators: list[torch.Generator] | None) -> torch.Tensor:
+    """[P, L, 2, N] weights of each pool adapter for each profile."""
+    logits = torch.stack([s.mask_logits for s in states])
+    if config.mask == "soft":
+        return torch.softmax(logits, dim=-1)
+    if not training:
+        return khot(logits, config.k)
+    noise = torch.stack([uniform_noise(s.mask_logits.shape, g, logits.device, logits.dtype)
+                         for s, g in zip(states, generators, strict=True)])
+    return gumbel_topk(logits, config.k, config.nu, config.tau, noise)
+
+
+def aggregate(weights: torch.Tensor, pool) -> AdapterWeights:
+    """Weight-level aggregation: Â = Σ_i m_i A_i per profile and layer, as one batched matmul per tensor.
+    weights [P, L, 2, N]; cost O(P·L·N·d·b), independent of rows and sequence length."""
+    P, L, _, N = weights.shape
+    d, b = pool.down_w.shape[2], pool.down_w.shape[3]
+    m_down = weights[:, :, 0].transpose(0, 1)  # [L, P, N]
+    m_up = weights[:, :, 1].transpose(0, 1)
+    down_w = torch.bmm(m_down, pool.down_w.reshape(L, N, d * b)).reshape(L, P, d, b)
+    up_w = torch.bmm(m_up, pool.up_w.reshape(L, N, b * d)).reshape(L, P, b, d)
+    down_b = torch.bmm(m_down, pool.down_b)  # [L, P, b]
+    up_b = torch.bmm(m_up, pool.up_b)  # [L, P, d]
+    return AdapterWeights(down_w.transpose(0, 1), down_b.transpose(0, 1), up_w.transpose(0, 1), up_b.transpose(0, 1))
+
+
+def compose(states: list[XPeftState], ctx: EngineContext, *, training: bool,
+            generators: list[torch.Generator] | None) -> AdapterWeights:
+    config = states[0].config
+    for state in states:
+        if state.pool_hash != ctx.pool.pool_hash:
+            raise ValueError(f"profile trained on pool {state.pool_hash[:12]}… but the engine serves "
+                             f"{ctx.pool.pool_hash[:12]}…")
+        if (state.config.mask, state.config.k) != (config.mask, config.k):
+            raise ValueError("compose() takes states of one mask kind and k; the engine groups them")
+    weights = mask_weights(states, config, training=training, generators=generators)
+    composed = aggregate(weights.to(ctx.pool.down_w.dtype), ctx.pool)
+    if config.layer_norm:
+        composed.ln_w = torch.stack([s.ln_weight for s in states])  # [P, L, b]
+        composed.ln_b = torch.stack([s.ln_bias for s in states])
+    return composed

@@ -1,0 +1,6 @@
+from profilekit.pool.pool import AdapterPool, PoolSpec, SharedHead, load_pool, random_pool, save_pool
+from profilekit.pool.imports import import_adapter_folders
+
+__all__ = [
+    "AdapterPool", "PoolSpec", "SharedHead", "import_adapter_folders", "load_pool", "random_pool", "save_pool",
+]

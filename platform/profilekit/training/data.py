@@ -1,0 +1,68 @@
+"""A profile's examples, their checks, and the seeded stratified train/holdout split."""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from profilekit.errors import TrainingDataError
+
+
+@dataclass
+class ProfileData:
+    key: str  # the profile's id; also seeds its split, shuffling and noise
+    texts: list[str]
+    labels: list[str]
+    label_set: tuple[str, ...] | None = None  # the classes its head scores; None = labels seen
+
+
+@dataclass
+class Split:
+    train: list[int]
+    holdout: list[int]
+
+
+def validate_profile(data: ProfileData, *, min_rows: int = 3) -> tuple[str, ...]:
+    """Refuse data that cannot be trained on; return the label set the head will score."""
+    if len(data.texts) != len(data.labels):
+        raise TrainingDataError(f"profile {data.key}: {len(data.texts)} texts but {len(data.labels)} labels")
+    if len(data.texts) < min_rows:
+        raise TrainingDataError(f"profile {data.key}: {len(data.texts)} rows, at least {min_rows} are needed "
+                                "for a train/holdout split")
+    for row, text in enumerate(data.texts):
+        if not isinstance(text, str) or not text.strip():
+            raise TrainingDataError(f"profile {data.key}: row {row} has an empty text")
+    distinct = sorted(set(data.labels))
+    if len(distinct) < 2:
+        raise TrainingDataError(f"profile {data.key}: all rows have the single label {distinct[0]!r}; "
+                                "a classifier needs at least two")
+    if data.label_set is None:
+        return tuple(distinct)
+    unknown = [(row, label) for row, label in enumerate(data.labels) if label not in data.label_set]
+    if unknown:
+        row, label = unknown[0]
+        raise TrainingDataError(f"profile {data.key}: row {row} has label {label!r} outside the label set "
+                                f"({len(unknown)} such rows)")
+    return tuple(data.label_set)
+
+
+def split_profile(labels: list[str], *, holdout_fraction: float = 0.3, seed: int = 0) -> Split:
+    """Stratified split: about `holdout_fraction` of each label held out, at least one row overall."""
+    rng = random.Random(seed)
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for row, label in enumerate(labels):
+        by_label[label].append(row)
+    train, holdout = [], []
+    for label in sorted(by_label):
+        rows = by_label[label]
+        rng.shuffle(rows)
+        n_hold = round(holdout_fraction * len(rows)) if len(rows) > 1 else 0
+        holdout += rows[:n_hold]
+        train += rows[n_hold:]
+    if not holdout:  # tiny profiles: hold out one row of the most frequent label
+        largest = max(sorted(by_label), key=lambda label: len(by_label[label]))
+        moved = next(row for row in train if labels[row] == largest)
+        train.remove(moved)
+        holdout.append(moved)
+    return Split(sorted(train), sorted(holdout))

@@ -1,0 +1,239 @@
+"""Training: one or many profiles in one run, each row's loss updating only its own profile.
+
+Every profile walks through its own shuffled chunks of `batch_size` rows with its own linear
+learning-rate decay; a step packs the current chunk of up to `profiles_per_step` profiles into one
+mixed forward. The loss is the sum over profiles of each profile's mean loss, so a profile's
+gradient is exactly the one it would get trained alone, and AdamW skips profiles absent from a
+step (their gradients stay None). Training profiles together therefore gives the same artifacts
+as training them one by one, only faster.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from profilekit.engine import Engine
+from profilekit.methods.base import ProfileState
+from profilekit.training.data import ProfileData, split_profile, validate_profile
+from profilekit.training.metrics import accuracy, macro_f1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 16  # rows of one profile per step
+    profiles_per_step: int = 16  # profiles packed into one mixed forward
+    patience: int = 3  # epochs without a better holdout loss before a profile stops
+    holdout_fraction: float = 0.3
+    min_rows: int = 3
+    warmup_ratio: float = 0.0
+    eval_batch_size: int = 128
+    seed: int = 0
+
+
+@dataclass
+class Progress:
+    epoch: int
+    step: int  # global step of the run
+    total_steps: int
+    loss: float  # mean over the profiles of this step
+    profiles: list[str]
+
+
+@dataclass
+class TrainResult:
+    key: str
+    state: ProfileState
+    accuracy: float
+    macro_f1: float
+    holdout_loss: float
+    n_train: int
+    n_holdout: int
+    epochs_run: int
+    best_epoch: int
+    train_seconds: float
+    trainable_params: int
+
+
+@dataclass
+class _Job:
+    data: ProfileData
+    train: list[int]
+    holdout: list[int]
+    state: ProfileState
+    generator: torch.Generator  # shuffling and training noise of this profile
+    group: int  # its optimizer param groups start here
+    total_steps: int
+    steps: int = 0
+    best_loss: float = math.inf
+    best_epoch: int = 0
+    best_state: dict | None = None
+    bad_epochs: int = 0
+    epochs_run: int = 0
+    seconds: float = 0.0
+
+    def target(self, row: int) -> int:
+        return self.state.labels.index(self.data.labels[row])
+
+
+def profile_seed(seed: int, key: str) -> int:
+    return (seed * 1_000_003 + zlib.crc32(key.encode())) % (2**31)
+
+
+def profiles_loss(engine: Engine, states: list[ProfileState], texts: list[str], targets: list[int],
+                  *, training: bool, generators: list[torch.Generator] | None = None) -> torch.Tensor:
+    """Σ over profiles of the mean cross-entropy of that profile's rows; states[i] is row i's profile."""
+    tokens = engine.backbone.tokenize(texts)
+    out = engine.forward(tokens["input_ids"], tokens["attention_mask"], states, training=training,
+                         generators=generators)
+    per_row = F.cross_entropy(out.logits, torch.tensor(targets, device=out.logits.device), reduction="none")
+    owners: dict[int, list[int]] = {}
+    for row, state in enumerate(states):
+        owners.setdefault(id(state), []).append(row)
+    return sum(per_row[rows].mean() for rows in owners.values())
+
+
+def _lr_factor(step: int, total: int, warmup: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    return max(0.0, 1.0 - (step - warmup) / max(1, total - warmup))
+
+
+@torch.no_grad()
+def evaluate(engine: Engine, states: list[ProfileState], texts: list[str], labels: list[str],
+             batch_size: int = 128) -> tuple[list[str], list[float]]:
+    """Predicted label and cross-entropy per row (inference form: hard masks without noise)."""
+    predicted, losses = [], []
+    for start in range(0, len(texts), batch_size):
+        chunk = slice(start, start + batch_size)
+        tokens = engine.backbone.tokenize(texts[chunk])
+        out = engine.forward(tokens["input_ids"], tokens["attention_mask"], states[chunk])
+        targets = [s.labels.index(label) for s, label in zip(states[chunk], labels[chunk], strict=True)]
+        losses += F.cross_entropy(out.logits, torch.tensor(targets, device=out.logits.device),
+                                  reduction="none").tolist()
+        best = out.logits.argmax(-1).tolist()
+        predicted += [s.labels[i] for s, i in zip(states[chunk], best, strict=True)]
+    return predicted, losses
+
+
+def _holdout(engine: Engine, jobs: list[_Job], batch_size: int) -> dict[int, tuple[float, list[str]]]:
+    """Mean holdout loss and predictions per job, all profiles' holdout rows in mixed batches."""
+    states, texts, labels, owner = [], [], [], []
+    for j, job in enumerate(jobs):
+        for row in job.holdout:
+            states.append(job.state), texts.append(job.data.texts[row])
+            labels.append(job.data.labels[row]), owner.append(j)
+    predicted, losses = evaluate(engine, states, texts, labels, batch_size)
+    result = {}
+    for j in range(len(jobs)):
+        rows = [i for i, o in enumerate(owner) if o == j]
+        result[j] = (sum(losses[i] for i in rows) / len(rows), [predicted[i] for i in rows])
+    return result
+
+
+def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
+                   config: TrainConfig = TrainConfig(), callback: Callable[[Progress], None] | None = None,
+                   **method_overrides) -> list[TrainResult]:
+    """Train one artifact per profile. Bad data raises TrainingDataError before any training."""
+    label_sets = [validate_profile(p, min_rows=config.min_rows) for p in profiles]
+    jobs: list[_Job] = []
+    groups = []
+    for data, label_set in zip(profiles, label_sets, strict=True):
+        seed = profile_seed(config.seed, data.key)
+        split = split_profile(data.labels, holdout_fraction=config.holdout_fraction, seed=seed)
+        state = engine.new_state(method, label_set, seed=seed, **method_overrides)
+        state.train()
+        if state.shared_head:
+            missing = sorted(set(data.labels) - set(state.labels))
+            if missing:
+                from profilekit.errors import TrainingDataError
+
+                raise TrainingDataError(f"profile {data.key}: labels {missing} are not scored by the shared head")
+        steps_per_epoch = math.ceil(len(split.train) / config.batch_size)
+        job = _Job(data, split.train, split.holdout, state, torch.Generator().manual_seed(seed), len(groups),
+                   steps_per_epoch * config.epochs)
+        jobs.append(job)
+        groups.append({"params": state.method_parameters(), "lr": state.config.lr, "base_lr": state.config.lr,
+                       "weight_decay": state.config.weight_decay})
+        groups.append({"params": state.head_parameters(), "lr": state.config.head_lr,
+                       "base_lr": state.config.head_lr, "weight_decay": state.config.weight_decay})
+    optimizer = torch.optim.AdamW(groups)
+    per_epoch = [j.total_steps // config.epochs for j in jobs]  # chunks per epoch of each profile
+    total_steps = config.epochs * sum(
+        math.ceil(sum(n > position for n in per_epoch) / config.profiles_per_step)
+        for position in range(max(per_epoch)))  # an upper bound: early stopping may end sooner
+    step = 0
+    for epoch in range(1, config.epochs + 1):
+        active = [j for j in jobs if j.bad_epochs < config.patience]
+        if not active:
+            break
+        chunks = {}
+        for job in active:
+            order = torch.randperm(len(job.train), generator=job.generator).tolist()
+            rows = [job.train[i] for i in order]
+            chunks[id(job)] = [rows[i:i + config.batch_size] for i in range(0, len(rows), config.batch_size)]
+        for position in range(max(len(c) for c in chunks.values())):
+            ready = [j for j in active if position < len(chunks[id(j)])]
+            for start in range(0, len(ready), config.profiles_per_step):
+                wave = ready[start:start + config.profiles_per_step]
+                began = time.perf_counter()
+                states, texts, targets = [], [], []
+                for job in wave:
+                    for row in chunks[id(job)][position]:
+                        states.append(job.state), texts.append(job.data.texts[row]), targets.append(job.target(row))
+                loss = profiles_loss(engine, states, texts, targets, training=True,
+                                     generators=[j.generator for j in wave])
+                loss.backward()
+                for job in wave:
+                    factor = _lr_factor(job.steps, job.total_steps, int(config.warmup_ratio * job.total_steps))
+                    for group in optimizer.param_groups[job.group:job.group + 2]:
+                        group["lr"] = group["base_lr"] * factor
+                    job.steps += 1
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                spent = (time.perf_counter() - began) / len(wave)
+                for job in wave:
+                    job.seconds += spent
+                step += 1
+                if callback is not None:
+                    callback(Progress(epoch, step, total_steps, loss.item() / len(wave),
+                                      [j.data.key for j in wave]))
+        began = time.perf_counter()
+        for job in active:
+            job.state.eval()
+        scores = _holdout(engine, active, config.eval_batch_size)
+        for j, job in enumerate(active):
+            job.epochs_run = epoch
+            job.seconds += (time.perf_counter() - began) / len(active)
+            loss = scores[j][0]
+            if loss < job.best_loss - 1e-7:
+                job.best_loss, job.best_epoch, job.bad_epochs = loss, epoch, 0
+                job.best_state = copy.deepcopy(job.state.state_dict())
+            else:
+                job.bad_epochs += 1
+            job.state.train()
+    results = []
+    for job in jobs:
+        if job.best_state is not None:
+            job.state.load_state_dict(job.best_state)
+        job.state.eval()
+        job.state.requires_grad_(False)
+    final = _holdout(engine, jobs, config.eval_batch_size)
+    for j, job in enumerate(jobs):
+        loss, predicted = final[j]
+        truth = [job.data.labels[r] for r in job.holdout]
+        results.append(TrainResult(
+            key=job.data.key, state=job.state, accuracy=accuracy(truth, predicted), macro_f1=macro_f1(truth, predicted),
+            holdout_loss=loss, n_train=len(job.train), n_holdout=len(job.holdout), epochs_run=job.epochs_run,
+            best_epoch=job.best_epoch, train_seconds=job.seconds,
+            trainable_params=sum(p.numel() for p in job.state.parameters()),
+        ))
+    return results

@@ -1,0 +1,118 @@
+"""One forward over rows of many profiles and methods equals each row run alone with its profile."""
+
+import pytest
+import torch
+
+from profilekit.engine import Engine
+from profilekit.methods.xpeft import layer as xpeft_layer
+from tests.conftest import TEXTS
+
+METHODS = ["xpeft_hard", "xpeft_soft", "head_only", "single_adapter"]
+
+
+def trained_looking(state, seed):
+    """Perturb every parameter so no profile sits at its initialisation."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in state.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.3)
+    return state
+
+
+def new(engine, method, labels, **kwargs):
+    if method == "xpeft_hard":
+        kwargs["k"] = 3  # of the tiny pool's 12
+    return engine.new_state(method, labels, **kwargs)
+
+
+def make_profiles(engine):
+    profiles = []
+    for i, method in enumerate(METHODS * 2):
+        labels = ["politics", "sports", "food"][: 2 + i % 2]
+        profiles.append(trained_looking(new(engine, method, labels, seed=i), seed=100 + i))
+    return profiles
+
+
+def run(engine, texts, states):
+    tokens = engine.backbone.tokenize(texts)
+    with torch.no_grad():
+        return engine.forward(tokens["input_ids"], tokens["attention_mask"], states)
+
+
+def test_each_row_of_a_mixed_batch_equals_its_single_profile_run(tiny_engine):
+    profiles = make_profiles(tiny_engine)
+    states = profiles + [None] + profiles[:3]  # 8 profiles of 4 methods, a plain row, repeats
+    texts = (TEXTS * 2)[: len(states)]
+    batch = run(tiny_engine, texts, states)
+    for row, (text, state) in enumerate(zip(texts, states)):
+        alone = run(tiny_engine, [text], [state])
+        assert torch.allclose(batch.pooled[row], alone.pooled[0], atol=1e-5), (row, getattr(state, "method", None))
+        if state is not None:
+            n = len(state.labels)
+            assert torch.allclose(batch.logits[row, :n], alone.logits[0, :n], atol=1e-5)
+            assert batch.labels[row] == state.labels
+        else:
+            assert batch.labels[row] is None
+
+
+def test_plain_rows_are_the_untouched_backbone(tiny_backbone, tiny_pool):
+    tokens = tiny_backbone.tokenize(TEXTS[:3])
+    with torch.no_grad():
+        reference = tiny_backbone.model(**tokens).last_hidden_state
+    engine = Engine(tiny_backbone, tiny_pool)
+    profile = trained_looking(engine.new_state("xpeft_hard", ["a", "b"], k=3), 1)
+    out = run(engine, TEXTS[:3], [None, profile, None])
+    assert torch.allclose(out.hidden[[0, 2]], reference[[0, 2]], atol=1e-6)
+    assert not torch.allclose(out.hidden[1], reference[1], atol=1e-3)
+
+
+def test_profiles_change_predictions_differently(tiny_engine):
+    a, b = (trained_looking(tiny_engine.new_state("xpeft_hard", ["x", "y"], k=3, seed=s), s) for s in (1, 2))
+    out = run(tiny_engine, [TEXTS[0]] * 2, [a, b])
+    assert not torch.allclose(out.pooled[0], out.pooled[1], atol=1e-4)
+
+
+def test_composition_runs_once_per_distinct_profile(tiny_engine, monkeypatch):
+    calls = []
+    original = xpeft_layer.aggregate
+
+    def counting(weights, pool):
+        calls.append(weights.shape[0])
+        return original(weights, pool)
+
+    monkeypatch.setattr(xpeft_layer, "aggregate", counting)
+    hard = [tiny_engine.new_state("xpeft_hard", ["a", "b"], k=3, seed=i) for i in range(3)]
+    soft = tiny_engine.new_state("xpeft_soft", ["a", "b"], seed=9)
+    rows = [hard[0]] * 5 + [hard[1]] * 4 + [hard[2], soft, soft]
+    run(tiny_engine, (TEXTS * 2)[: len(rows)], rows)
+    assert sorted(calls) == [1, 3]  # one aggregation for the 3 hard profiles, one for the soft one
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_artifact_round_trip_serves_identical_outputs(tiny_engine, method):
+    state = trained_looking(new(tiny_engine, method, ["a", "b", "c"], seed=4), 5)
+    restored = tiny_engine.load(tiny_engine.save(state).to_bytes())
+    before, after = run(tiny_engine, TEXTS, [state] * len(TEXTS)), run(tiny_engine, TEXTS, [restored] * len(TEXTS))
+    assert torch.allclose(before.logits[:, :3], after.logits[:, :3], atol=1e-6)
+    assert restored.labels == ("a", "b", "c")
+
+
+def test_stored_bytes_of_a_hard_mask_profile(tiny_engine):
+    from profilekit.methods.xpeft.artifact import HEADER_BYTES, hard_mask_bytes
+
+    state = tiny_engine.new_state("xpeft_hard", ["a", "b"], k=3)
+    artifact = tiny_engine.save(state)
+    assert artifact.payload_bytes == HEADER_BYTES + hard_mask_bytes(12, 2)
+    assert artifact.stored_bytes == artifact.payload_bytes + len(artifact.extras)
+
+
+def test_artifact_for_another_pool_is_refused(tiny_backbone, tiny_pool):
+    from profilekit.errors import ArtifactError
+    from profilekit.pool import PoolSpec, random_pool
+
+    engine = Engine(tiny_backbone, tiny_pool)
+    blob = engine.save(engine.new_state("xpeft_hard", ["a", "b"], k=3)).to_bytes()
+    other = random_pool(PoolSpec(tiny_backbone.backbone_id, 12, 2, 32, reduction_factor=4, seed=8))
+    engine.pool = engine.ctx.pool = other
+    with pytest.raises(ArtifactError, match="pool"):
+        engine.load(blob)

@@ -1,0 +1,119 @@
+import pytest
+import torch
+
+from profilekit.errors import TrainingDataError
+from profilekit.training import ProfileData, TrainConfig, split_profile, train_profiles
+from profilekit.training.loop import profiles_loss
+
+WORDS = {"politics": "senate vote election bill president", "sports": "goal match team striker final",
+         "food": "recipe dinner bake soup kitchen"}
+
+
+def profile(key, n_per_label=6, labels=("politics", "sports"), seed=0):
+    g = torch.Generator().manual_seed(seed)
+    texts, ys = [], []
+    for label in labels:
+        words = WORDS[label].split()
+        for i in range(n_per_label):
+            pick = torch.randint(len(words), (4,), generator=g).tolist()
+            texts.append(" ".join(words[j] for j in pick) + f" story {i}")
+            ys.append(label)
+    return ProfileData(key, texts, ys)
+
+
+FAST = TrainConfig(epochs=3, batch_size=4, patience=5)
+
+
+def test_split_is_stratified_seeded_and_keeps_a_holdout():
+    labels = ["a"] * 10 + ["b"] * 7 + ["c"]
+    split = split_profile(labels, seed=3)
+    assert split == split_profile(labels, seed=3)
+    held = [labels[i] for i in split.holdout]
+    assert held.count("a") == 3 and held.count("b") == 2 and "c" not in held
+    assert sorted(split.train + split.holdout) == list(range(len(labels)))
+    tiny = split_profile(["a", "b", "b"], seed=0)
+    assert len(tiny.holdout) == 1
+
+
+@pytest.mark.parametrize("data, message", [
+    (ProfileData("p", ["one", "two"], ["a", "b"]), "at least 3"),
+    (ProfileData("p", ["one", "two", "three"], ["a", "a", "a"]), "single label"),
+    (ProfileData("p", ["one", "  ", "three"], ["a", "b", "a"]), "row 1 has an empty text"),
+    (ProfileData("p", ["one", "two", "three"], ["a", "b", "z"], label_set=("a", "b")), "row 2 has label 'z'"),
+])
+def test_bad_training_data_is_refused_before_training(tiny_engine, data, message):
+    with pytest.raises(TrainingDataError, match=message):
+        train_profiles(tiny_engine, [profile("good"), data], "head_only", config=FAST)
+
+
+def test_many_profiles_in_one_step_get_the_gradients_of_separate_runs(tiny_engine):
+    a = tiny_engine.new_state("xpeft_soft", ["politics", "sports"], seed=1)
+    b = tiny_engine.new_state("single_adapter", ["sports", "food"], seed=2)
+    rows_a, rows_b = profile("a"), profile("b", labels=("sports", "food"))
+    texts = rows_a.texts[:3] + rows_b.texts[:2]
+    targets = [a.labels.index(y) for y in rows_a.labels[:3]] + [b.labels.index(y) for y in rows_b.labels[:2]]
+    profiles_loss(tiny_engine, [a] * 3 + [b] * 2, texts, targets, training=True).backward()
+    joint = {id(p): p.grad.clone() for p in list(a.parameters()) + list(b.parameters())}
+    for state in (a, b):
+        state.zero_grad(set_to_none=True)
+    profiles_loss(tiny_engine, [a] * 3, texts[:3], targets[:3], training=True).backward()
+    profiles_loss(tiny_engine, [b] * 2, texts[3:], targets[3:], training=True).backward()
+    for p in list(a.parameters()) + list(b.parameters()):
+        assert torch.allclose(joint[id(p)], p.grad, atol=1e-6)
+        assert p.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("method", ["xpeft_hard", "xpeft_soft", "single_adapter", "head_only"])
+def test_training_profiles_together_equals_training_them_alone(tiny_backbone, tiny_pool, method):
+    from profilekit.engine import Engine
+
+    engine = Engine(tiny_backbone, tiny_pool)
+    extra = {"k": 3} if method == "xpeft_hard" else {}
+    data = [profile("alice", 6), profile("bob", 4, labels=("sports", "food"), seed=1), profile("carol", 9, seed=2)]
+    together = train_profiles(engine, data, method, config=FAST, **extra)
+    for result in together:
+        alone = train_profiles(engine, [d for d in data if d.key == result.key], method, config=FAST, **extra)[0]
+        for (name, p), q in zip(result.state.named_parameters(), alone.state.parameters()):
+            assert torch.allclose(p, q, atol=2e-5), (result.key, name)
+        assert result.accuracy == alone.accuracy
+
+
+def test_training_is_deterministic_and_reports_progress(tiny_engine):
+    events = []
+    first = train_profiles(tiny_engine, [profile("alice")], "xpeft_hard", config=FAST, k=3, callback=events.append)
+    second = train_profiles(tiny_engine, [profile("alice")], "xpeft_hard", config=FAST, k=3)
+    assert torch.equal(first[0].state.mask_logits, second[0].state.mask_logits)
+    assert [e.step for e in events] == list(range(1, len(events) + 1))
+    assert {e.epoch for e in events} == {1, 2, 3} and all(e.loss > 0 for e in events)
+    assert events[-1].step <= events[-1].total_steps
+
+
+def test_training_learns_a_separable_profile(tiny_engine):
+    config = TrainConfig(epochs=15, batch_size=4, patience=15)
+    result = train_profiles(tiny_engine, [profile("alice", 12)], "xpeft_hard", config=config, k=3, lr=5e-2,
+                            head_lr=5e-2)[0]
+    assert result.accuracy >= 0.8
+    assert result.n_train + result.n_holdout == 24 and result.n_holdout >= 1
+    assert result.trainable_params == 2 * (12 + 8) * 2 + 2 * 32 + 2  # 2(N+b)L + head
+
+
+def test_early_stopping_keeps_the_best_epoch(tiny_engine):
+    config = TrainConfig(epochs=30, batch_size=4, patience=2)
+    result = train_profiles(tiny_engine, [profile("alice")], "head_only", config=config, lr=1.0, head_lr=1.0)[0]
+    assert result.epochs_run < 30 and result.epochs_run - result.best_epoch == 2
+
+
+def test_shared_head_profiles_store_no_head(tiny_backbone, tiny_pool):
+    from profilekit.engine import Engine
+    from profilekit.pool import AdapterPool, SharedHead
+
+    head = SharedHead(torch.randn(3, 32), torch.zeros(3), ("food", "politics", "sports"))
+    warm = AdapterPool(tiny_pool.spec, tiny_pool.down_w, tiny_pool.down_b, tiny_pool.up_w, tiny_pool.up_b, head=head)
+    engine = Engine(tiny_backbone, warm)
+    result = train_profiles(engine, [profile("alice")], "xpeft_hard", config=FAST, k=3, head="shared")[0]
+    assert result.state.head_weight is None and result.state.labels == head.labels
+    assert torch.equal(engine.pool.head.weight, head.weight)  # the shared head is not trained
+    per_profile = engine.save(engine.new_state("xpeft_hard", ["food", "politics", "sports"], k=3))
+    shared = engine.save(result.state)
+    assert len(shared.payload) == len(per_profile.payload) and len(shared.extras) < len(per_profile.extras)
+    assert result.trainable_params == 2 * (12 + 8) * 2
