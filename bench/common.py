@@ -1,0 +1,49 @@
+"""Helpers for benchmarks: timing on one machine in one run, and printing `name: value` lines."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+from pathlib import Path
+
+NEWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "news-authors" / "news_authors.jsonl"
+
+
+def news_texts(n: int) -> list[str]:
+    texts = []
+    with NEWS.open() as handle:
+        for line in handle:
+            texts.append(json.loads(line)["text"])
+            if len(texts) == n:
+                break
+    return texts
+
+
+def median_seconds(fn, *, repeats: int = 7, warmup: int = 2) -> float:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        began = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times)
+
+
+def interleaved(fns: dict, *, repeats: int = 7, warmup: int = 2) -> dict[str, float]:
+    """Median seconds of each function, measured in alternation so machine noise hits all alike."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            began = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - began)
+    return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def report(name: str, value) -> None:
+    print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}", flush=True)

@@ -1,0 +1,139 @@
+"""Engine benchmark (issue #2): `.venv/bin/python -m bench.engine` from the repository root.
+
+Prints `name: value` lines measured in one run on the packaged MiniLM:
+- train_time_ratio_xpeft_hard_n{100,400}: X-PEFT hard training step / single_adapter step, same batch
+- train_time_ratio_naive_n100: the same for a naive X-PEFT that runs all N pool adapters on the activations
+- mixed_throughput_ratio_64: 64 rows of 64 distinct hard-mask profiles vs the plain backbone, same texts
+- hard_mask_bytes_n100: mask payload bytes of one N=100 profile
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+
+from bench.common import interleaved, news_texts, report
+from profilekit.backbone import load_backbone
+from profilekit.engine import Engine, hooks
+from profilekit.methods.xpeft import layer as xpeft_layer
+from profilekit.methods.xpeft.artifact import HEADER_BYTES
+from profilekit.pool import PoolSpec, random_pool
+from profilekit.training.loop import profiles_loss
+
+
+class NaiveWeights:
+    """Stands in for composed weights: keeps the mask weights so every pool adapter runs on x."""
+
+    def __init__(self, masks, pool, ln_w, ln_b):
+        self.masks, self.pool, self.ln_w, self.ln_b = masks, pool, ln_w, ln_b
+
+
+def naive_compose(states, ctx, *, training, generators):
+    weights = xpeft_layer.mask_weights(states, states[0].config, training=training, generators=generators)
+    return NaiveWeights(weights, ctx.pool, torch.stack([s.ln_weight for s in states]),
+                        torch.stack([s.ln_bias for s in states]))
+
+
+def naive_apply(x, residual, w, slot, layer, layer_norm):
+    """The paper's cost: all N down projections and all N up projections evaluated on the activations."""
+    if not isinstance(w, NaiveWeights):
+        return fast_apply(x, residual, w, slot, layer, layer_norm)
+    pool, m = w.pool, w.masks[slot, layer]  # m: [R, 2, N]
+    downs = torch.einsum("rsd,ndb->rsnb", x, pool.down_w[layer]) + pool.down_b[layer]  # [R, S, N, b]
+    down = torch.einsum("rsnb,rn->rsb", downs, m[:, 0])
+    down = F.layer_norm(down, down.shape[-1:]) * w.ln_w[slot, layer].unsqueeze(1) + w.ln_b[slot, layer].unsqueeze(1)
+    ups = torch.einsum("rsb,nbd->rsnd", F.relu(down), pool.up_w[layer]) + pool.up_b[layer]  # [R, S, N, d]
+    return layer_norm(torch.einsum("rsnd,rn->rsd", ups, m[:, 1]) + residual)
+
+
+fast_apply = hooks.apply_adapter
+
+
+def train_step_timer(engine, method, texts, **overrides):
+    labels = ["a", "b", "c", "d"]
+    state = engine.new_state(method, labels, **overrides)
+    optimizer = torch.optim.AdamW(state.parameters(), lr=1e-3)
+    targets = [i % len(labels) for i in range(len(texts))]
+    generator = torch.Generator().manual_seed(0)
+
+    def step():
+        loss = profiles_loss(engine, [state] * len(texts), texts, targets, training=True, generators=[generator])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--batch", type=int, default=32, help="rows of one training step")
+    parser.add_argument("--repeats", type=int, default=7)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    texts = news_texts(64)
+    backbone = load_backbone()
+    pools = {n: random_pool(PoolSpec(backbone.backbone_id, n, backbone.num_layers, backbone.hidden_size))
+             for n in (100, 400)}
+    engine = Engine(backbone, pools[100])
+    batch = texts[: args.batch]
+
+    # training steps, all on the same batch, measured alternately
+    steps = {"single_adapter": train_step_timer(engine, "single_adapter", batch),
+             "xpeft_hard_n100": train_step_timer(engine, "xpeft_hard", batch)}
+    engine.pool = engine.ctx.pool = pools[400].to(backbone.device, backbone.dtype)
+    n400 = train_step_timer(engine, "xpeft_hard", batch)
+
+    def with_pool(n, fn):
+        def run():
+            engine.pool = engine.ctx.pool = pools[n]
+            fn()
+        return run
+
+    steps["xpeft_hard_n100"] = with_pool(100, steps["xpeft_hard_n100"])
+    steps["xpeft_hard_n400"] = with_pool(400, n400)
+    steps["single_adapter"] = with_pool(100, steps["single_adapter"])
+    times = interleaved(steps, repeats=args.repeats)
+    report("train_step_seconds_single_adapter", times["single_adapter"])
+    report("train_time_ratio_xpeft_hard_n100", times["xpeft_hard_n100"] / times["single_adapter"])
+    report("train_time_ratio_xpeft_hard_n400", times["xpeft_hard_n400"] / times["single_adapter"])
+
+    engine.pool = engine.ctx.pool = pools[100]
+    naive_step = train_step_timer(engine, "xpeft_hard", batch)
+    original = (xpeft_layer.compose, hooks.apply_adapter)
+    from profilekit.methods import registry
+
+    spec = registry.get_method("xpeft_hard")
+    registry.register_method(registry.MethodSpec(**{**spec.__dict__, "compose": naive_compose}))
+    hooks.apply_adapter = naive_apply
+    try:
+        naive = interleaved({"naive": naive_step}, repeats=max(2, args.repeats // 3), warmup=1)["naive"]
+    finally:
+        registry.register_method(spec)
+        hooks.apply_adapter = original[1]
+    report("train_time_ratio_naive_n100", naive / times["single_adapter"])
+
+    # inference: 64 rows of 64 distinct hard-mask profiles vs the plain backbone on the same texts
+    profiles = [engine.new_state("xpeft_hard", ["a", "b", "c"], seed=i) for i in range(64)]
+    tokens = backbone.tokenize(texts)
+
+    @torch.inference_mode()
+    def mixed():
+        engine.forward(tokens["input_ids"], tokens["attention_mask"], profiles)
+
+    @torch.inference_mode()
+    def plain():
+        backbone.model(**tokens)
+
+    times = interleaved({"plain": plain, "mixed": mixed}, repeats=args.repeats)
+    report("plain_backbone_rows_per_second", 64 / times["plain"])
+    report("mixed_throughput_ratio_64", times["plain"] / times["mixed"])
+    artifact = engine.save(profiles[0])
+    report("hard_mask_bytes_n100", artifact.payload_bytes - HEADER_BYTES)
+    report("hard_mask_stored_bytes_n100", artifact.stored_bytes)
+
+
+if __name__ == "__main__":
+    main()
