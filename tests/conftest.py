@@ -28,11 +28,11 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(str(default_backbone_path()), local_files_only=True)
 
 
-def tiny_model(seed: int = 0):
+def tiny_model(seed: int = 0, **overrides):
     from transformers import BertConfig, BertModel
 
     torch.manual_seed(seed)
-    config = BertConfig(**TINY, attn_implementation="eager")
+    config = BertConfig(**(TINY | overrides), attn_implementation="eager")
     return BertModel(config, add_pooling_layer=False)
 
 

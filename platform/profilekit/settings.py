@@ -19,6 +19,32 @@ class Settings(BaseSettings):
     dtype: str = Field(default="float32", description="float32, float16 or bfloat16 for the frozen backbone.")
     max_length: int = Field(default=128, description="Token limit per input text.")
     data_dir: Path = Field(default=Path("data"), description="Folder of the embedded default's files.")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; None = SQLite in data_dir (embedded default). "
+        "Scale: postgresql+psycopg://user@host/db")
+    broker_url: str | None = Field(
+        default=None, description="Celery broker; None = kombu's SQLAlchemy transport on SQLite in data_dir "
+        "(no server). Scale: redis://host:6379/0")
+    job_max_attempts: int = Field(default=3, description="Attempts of a job before it is failed for good.")
+    job_stale_seconds: float = Field(
+        default=120.0, description="A running job without a heartbeat for this long is taken as orphaned "
+        "(its worker died) and re-enqueued when a worker starts.")
+    visibility_timeout: int = Field(
+        default=6 * 3600, description="Redis broker: seconds before an unacknowledged job is redelivered; "
+        "longer than the longest job.")
+    default_pool_size: int = Field(default=100, description="N of the default random pool.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{(self.data_dir / 'profilekit.sqlite').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None and self.broker_url is None
 
 
 @lru_cache

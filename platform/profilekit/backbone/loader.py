@@ -62,6 +62,16 @@ def _backbone_id(path: Path, config: dict) -> str:
     return f"{config.get('model_type')}:{name}:{digest.hexdigest()[:16]}"
 
 
+def describe_backbone(path: str | Path | None = None) -> tuple[str, int, int]:
+    """(backbone_id, L, d) of an encoder folder, read from its files without loading the weights."""
+    folder = Path(path) if path is not None else default_backbone_path()
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise BackboneError(f"backbone folder {folder} has no config.json: not a transformers encoder folder")
+    config = json.loads(config_file.read_text())
+    return _backbone_id(folder, config), config["num_hidden_layers"], config["hidden_size"]
+
+
 def load_backbone(
     path: str | Path | None = None,
     *,

@@ -48,6 +48,14 @@ class Engine:
                 raise ValueError("this backbone is already wrapped by another Engine")
             layer.output = AdapterOutput(layer.output, index, self)
 
+    def use_pool(self, pool) -> None:
+        """Serve another pool from now on (pools are immutable; artifacts name the pool they need)."""
+        if pool is not None and pool.spec.backbone_id != self.backbone.backbone_id:
+            raise ValueError(f"pool was built for backbone {pool.spec.backbone_id!r}, "
+                             f"not {self.backbone.backbone_id!r}")
+        self.pool = pool.to(self.backbone.device, self.backbone.dtype) if pool is not None else None
+        self.ctx.pool = self.pool
+
     # ---- profiles ------------------------------------------------------------------------------
     def new_state(self, method: str, labels, *, seed: int = 0, **overrides) -> ProfileState:
         """A fresh, untrained profile state of `method` scoring `labels`."""

@@ -1,19 +1,14 @@
-"""The `profilekit` command line."""
+"""`profilekit demo`: the end-to-end library demo that `make run` runs."""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-DEFAULT_DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "news-authors" / "news_authors.jsonl"
+from profilekit.cli.common import progress_bar
 
-
-def _progress_bar(total: int, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", dynamic_ncols=True, file=sys.stderr)
+DEFAULT_DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "news-authors" / "news_authors.jsonl"
 
 
 def demo(args: argparse.Namespace) -> int:
@@ -43,7 +38,7 @@ def demo(args: argparse.Namespace) -> int:
     config = TrainConfig(epochs=args.epochs, seed=0)
     results = {}
     for method in ("head_only", "xpeft_hard"):
-        bar = _progress_bar(0, f"training {method}")
+        bar = progress_bar(0, f"training {method}")
 
         def on_step(progress, bar=bar):
             bar.total = progress.total_steps
@@ -76,31 +71,3 @@ def demo(args: argparse.Namespace) -> int:
         score = f"{prediction.scores[prediction.label]:.2f}" if prediction.label else "-"
         print(f"  [{who[:24]}] {text[:60]!r} → {prediction.label} p={score}{truth}")
     return 0
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="profilekit", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("demo", help="end-to-end demo through the library on the embedded defaults")
-    p.add_argument("--data", default=str(DEFAULT_DATA), help="LaMP-style JSONL/CSV file")
-    p.add_argument("--authors", type=int, default=6, help="authors to train")
-    p.add_argument("--min-rows", type=int, default=50)
-    p.add_argument("--pool-size", type=int, default=100, help="N, adapters per layer")
-    p.add_argument("--epochs", type=int, default=5)
-    p.set_defaults(func=demo)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    from profilekit.errors import ProfilekitError
-
-    args = build_parser().parse_args(argv)
-    try:
-        return args.func(args)
-    except ProfilekitError as exc:
-        print(f"profilekit: error: {exc}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())

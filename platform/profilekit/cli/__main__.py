@@ -1,0 +1,5 @@
+import sys
+
+from profilekit.cli import main
+
+sys.exit(main())

@@ -1,0 +1,213 @@
+"""Commands on the store and the job queue: db, worker, onboard, jobs, predict."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+from profilekit.cli.common import progress_bar, table
+from profilekit.settings import get_settings
+
+FINAL_STATES = ("succeeded", "failed", "cancelled")
+
+
+def _sessions():
+    from profilekit.store import make_engine, make_session_factory
+
+    return make_session_factory(make_engine(get_settings().resolved_database_url))
+
+
+def db_upgrade(args) -> int:
+    from profilekit.store.migrate import upgrade
+
+    url = get_settings().resolved_database_url
+    upgrade(url)
+    print(f"database at {url.split('@')[-1]} is at the newest schema")
+    return 0
+
+
+def db_wait(args) -> int:
+    """Wait until the database accepts connections (start scripts run this first)."""
+    from sqlalchemy import text
+
+    from profilekit.store import make_engine
+
+    engine = make_engine(get_settings().resolved_database_url)
+    deadline = time.monotonic() + args.timeout
+    while True:
+        try:
+            with engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return 0
+        except Exception as exc:  # any driver error means: not up yet
+            if time.monotonic() > deadline:
+                print(f"profilekit: database not reachable after {args.timeout} s: {exc}", file=sys.stderr)
+                return 1
+            time.sleep(1)
+
+
+def worker(args) -> int:
+    from workers.main import start_worker
+
+    start_worker(pool=args.pool, concurrency=args.concurrency, loglevel=args.loglevel)
+    return 0
+
+
+def _start_embedded_worker() -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "profilekit.cli", "worker", "--loglevel", "WARNING"],
+                            env=os.environ.copy(), stdout=subprocess.DEVNULL, start_new_session=True)
+
+
+def onboard(args) -> int:
+    from profilekit.datasets import read_rows
+    from profilekit.jobs import enqueue, method_name
+    from profilekit.onboarding import ensure_default_pool, enqueue_training
+    from profilekit.store import repo
+    from profilekit.store.migrate import upgrade
+    from workers.app import create_app
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    rows = read_rows(args.file)
+    sessions = _sessions()
+    method = method_name(args.method)
+    with sessions() as session:
+        profiles = repo.upsert_author_profiles(session, rows=rows, min_rows=args.min_rows)
+        if not profiles:
+            print(f"profilekit: no author in {args.file} has {args.min_rows} rows or more", file=sys.stderr)
+            return 2
+        pool_hash = ensure_default_pool(session, settings) if method.startswith("xpeft") else None
+        jobs = enqueue_training(session, profiles=profiles, method=method, pool_hash=pool_hash,
+                                epochs=args.epochs, per_job=args.profiles_per_job)
+        session.commit()
+        authors = {p.id: p.external_id for p in profiles}
+        job_ids = [j.id for j in jobs]
+    app = create_app(settings)
+    for job_id in job_ids:
+        enqueue(app, job_id)
+    print(f"onboarded {len(authors)} profiles from {args.file}; {len(job_ids)} training job(s) queued")
+    if not args.wait:
+        print(table([[pid, author] for pid, author in authors.items()], ["profile", "author"]))
+        return 0
+    helper = _start_embedded_worker() if settings.embedded and not args.no_worker else None
+    try:
+        states = _wait(sessions, job_ids)
+    finally:
+        if helper is not None:
+            helper.terminate()
+            helper.wait(30)
+    _print_profiles(sessions, authors, job_ids)
+    return 0 if all(s == "succeeded" for s in states.values()) else 1
+
+
+def _wait(sessions, job_ids: list[str]) -> dict[str, str]:
+    from profilekit.store import repo
+
+    bar = progress_bar(0, "training")
+    while True:
+        with sessions() as session:
+            jobs = [repo.get_job(session, job_id=j) for j in job_ids]
+        total = sum(j.progress.get("total_steps", 0) for j in jobs)
+        done = sum(j.progress.get("total_steps", 0) if j.state in FINAL_STATES else j.progress.get("step", 0)
+                   for j in jobs)
+        bar.total = max(total, done, 1)
+        bar.n = done
+        running = [j for j in jobs if j.state == "running" and j.progress]
+        if running:
+            bar.set_postfix(epoch=running[0].progress.get("epoch"), loss=f"{running[0].progress.get('loss', 0):.3f}")
+        bar.refresh()
+        if all(j.state in FINAL_STATES for j in jobs):
+            bar.close()
+            return {j.id: j.state for j in jobs}
+        time.sleep(0.5)
+
+
+def _print_profiles(sessions, authors: dict[str, str], job_ids: list[str]) -> None:
+    from profilekit.store import repo
+
+    rows = []
+    with sessions() as session:
+        job_of = {}
+        for job_id in job_ids:
+            job = repo.get_job(session, job_id=job_id)
+            for pid in job.profile_ids:
+                job_of[pid] = job
+        for pid, author in authors.items():
+            profile = repo.get_profile(session, profile_id=pid)
+            job = job_of[pid]
+            artifact = repo.current_artifact(session, profile=profile)
+            fresh = artifact is not None and artifact.job_id == job.id
+            metrics = artifact.metrics if fresh else {}
+            rows.append([pid, author, job.params.get("method"), job.state,
+                         f"{metrics['accuracy']:.3f}" if fresh else "-", f"{metrics['macro_f1']:.3f}" if fresh else "-",
+                         artifact.stored_bytes if fresh else "-"])
+            if job.state == "failed":
+                rows[-1][3] = f"failed: {job.error}"
+    print(table(rows, ["profile", "author", "method", "state", "accuracy", "macro_f1", "stored_bytes"]))
+
+
+def jobs(args) -> int:
+    from profilekit.store import repo
+
+    with _sessions()() as session:
+        found = repo.list_jobs(session, state=args.state, limit=args.limit)
+        rows = [[j.id, j.kind, j.state, len(j.profile_ids), j.params.get("method", ""),
+                 f"{j.progress.get('step', 0)}/{j.progress.get('total_steps', 0)}", j.attempts,
+                 j.created_at.strftime("%Y-%m-%d %H:%M:%S"), j.error or ""] for j in found]
+    print(table(rows, ["job", "kind", "state", "profiles", "method", "steps", "attempts", "created", "error"]))
+    return 0
+
+
+def predict(args) -> int:
+    from profilekit.runner import EngineCache
+    from profilekit.serving import load_profile_state
+    from profilekit.store import repo
+
+    settings = get_settings()
+    cache = EngineCache(settings)
+    with _sessions()() as session:
+        profile = repo.get_profile(session, profile_id=args.profile)
+        state, engine, artifact = load_profile_state(session, profile=profile, cache=cache)
+    for text, prediction in zip(args.texts, engine.predict(args.texts, [state] * len(args.texts)), strict=True):
+        top = sorted(prediction.scores.items(), key=lambda kv: -kv[1])[:3]
+        print(f"{prediction.label}\t" + " ".join(f"{k}={v:.2f}" for k, v in top) + f"\t{text}")
+    return 0
+
+
+def add_commands(commands) -> None:
+    p = commands.add_parser("db", help="database schema")
+    sub = p.add_subparsers(dest="db_command", required=True)
+    sub.add_parser("upgrade", help="apply the migrations").set_defaults(func=db_upgrade)
+    w = sub.add_parser("wait", help="wait for the database to accept connections")
+    w.add_argument("--timeout", type=float, default=60)
+    w.set_defaults(func=db_wait)
+
+    p = commands.add_parser("worker", help="start a training worker (loads the backbone once)")
+    p.add_argument("--pool", default="solo", help="solo (GPU workers, default) or prefork")
+    p.add_argument("--concurrency", type=int, default=1)
+    p.add_argument("--loglevel", default="INFO")
+    p.set_defaults(func=worker)
+
+    p = commands.add_parser("onboard", help="import a LaMP-style file, one profile per author, and train")
+    p.add_argument("file", help="JSONL/CSV rows of text, category, author; or a LaMP-2 *_questions.json")
+    p.add_argument("--min-rows", type=int, default=20)
+    p.add_argument("--method", default="xpeft-hard")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--profiles-per-job", type=int, default=16, help="profiles packed into one training job")
+    p.add_argument("--wait", action="store_true", help="show progress until the jobs end, then the results")
+    p.add_argument("--no-worker", action="store_true",
+                   help="embedded mode: do not start a worker for --wait (one is already running)")
+    p.set_defaults(func=onboard)
+
+    p = commands.add_parser("jobs", help="list training jobs")
+    p.add_argument("--state", choices=["queued", "running", "succeeded", "failed", "cancelled"])
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=jobs)
+
+    p = commands.add_parser("predict", help="predict labels for texts with a profile's current artifact")
+    p.add_argument("--profile", required=True)
+    p.add_argument("texts", nargs="+")
+    p.set_defaults(func=predict)

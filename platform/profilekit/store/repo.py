@@ -1,0 +1,228 @@
+"""Repository functions: the only code that writes the store. Keyword-only arguments throughout."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from profilekit.errors import ProfilekitError
+from profilekit.store.models import Artifact, Example, Job, JobEvent, Pool, Profile, now
+
+
+class NotFound(ProfilekitError):
+    """No such profile, job or pool (for this tenant)."""
+
+
+class IdempotencyConflict(ProfilekitError):
+    """The idempotency key was used before with a different request."""
+
+
+def request_hash(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# ---- pools ---------------------------------------------------------------------------------------
+def ensure_pool(session: Session, *, pool, uri: str | None = None, built_from: list | None = None) -> Pool:
+    """Register a pool by its hash (idempotent)."""
+    row = session.get(Pool, pool.pool_hash)
+    if row is None:
+        row = Pool(pool_hash=pool.pool_hash, source=pool.spec.source, spec=asdict(pool.spec),
+                   num_adapters=pool.num_adapters, reduction_factor=pool.spec.reduction_factor,
+                   backbone_id=pool.spec.backbone_id, uri=uri, nbytes=pool.nbytes(), built_from=built_from,
+                   head_labels=list(pool.head.labels) if pool.head is not None else None)
+        session.add(row)
+        session.flush()
+    return row
+
+
+def get_pool(session: Session, *, pool_hash: str) -> Pool:
+    row = session.get(Pool, pool_hash)
+    if row is None:
+        raise NotFound(f"unknown pool {pool_hash}")
+    return row
+
+
+# ---- profiles and examples -------------------------------------------------------------------------
+def get_profile(session: Session, *, profile_id: str, tenant: str | None = None) -> Profile:
+    row = session.get(Profile, profile_id)
+    if row is None or (tenant is not None and row.tenant != tenant):
+        raise NotFound(f"unknown profile {profile_id}")
+    return row
+
+
+def create_profile(session: Session, *, tenant: str = "default", external_id: str | None = None,
+                   labels: list[str] | None = None) -> Profile:
+    profile = Profile(tenant=tenant, external_id=external_id, labels=labels)
+    session.add(profile)
+    session.flush()
+    return profile
+
+
+def upsert_author_profiles(session: Session, *, rows, tenant: str = "default", min_rows: int = 1) -> list[Profile]:
+    """One profile per author (external_id = author) with at least `min_rows` rows; rows already stored
+    for that profile (same text and label) are not added twice."""
+    by_author: dict[str, list] = {}
+    for row in rows:
+        by_author.setdefault(row.author, []).append(row)
+    profiles = []
+    for author, author_rows in by_author.items():
+        if len(author_rows) < min_rows:
+            continue
+        profile = session.scalar(select(Profile).where(Profile.tenant == tenant, Profile.external_id == author))
+        if profile is None:
+            profile = create_profile(session, tenant=tenant, external_id=author)
+        add_examples(session, profile=profile, rows=[(r.text, r.category) for r in author_rows])
+        profiles.append(profile)
+    return profiles
+
+
+def add_examples(session: Session, *, profile: Profile, rows: list[tuple[str, str]]) -> int:
+    known = set(session.execute(select(Example.text, Example.label).where(Example.profile_id == profile.id)).all())
+    added = 0
+    for text, label in rows:
+        if (text, label) not in known:
+            session.add(Example(profile_id=profile.id, text=text, label=label))
+            known.add((text, label))
+            added += 1
+    profile.updated_at = now()
+    session.flush()
+    return added
+
+
+def examples_of(session: Session, *, profile_id: str) -> list[Example]:
+    return list(session.scalars(select(Example).where(Example.profile_id == profile_id).order_by(Example.id)))
+
+
+def current_artifact(session: Session, *, profile: Profile) -> Artifact | None:
+    return session.get(Artifact, profile.current_artifact_id) if profile.current_artifact_id else None
+
+
+# ---- jobs ------------------------------------------------------------------------------------------
+def create_job(session: Session, *, kind: str, profile_ids: list[str], params: dict, tenant: str = "default",
+               max_attempts: int = 3, idempotency_key: str | None = None) -> tuple[Job, bool]:
+    """→ (job, created). The same idempotency key with the same request returns the first job."""
+    body_hash = request_hash({"kind": kind, "profile_ids": profile_ids, "params": params, "tenant": tenant})
+    if idempotency_key is not None:
+        existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        if existing is not None:
+            if existing.request_hash != body_hash:
+                raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was used for a different request")
+            return existing, False
+    job = Job(kind=kind, tenant=tenant, profile_ids=list(profile_ids), params=params, state="queued",
+              max_attempts=max_attempts, idempotency_key=idempotency_key, request_hash=body_hash, progress={})
+    session.add(job)
+    session.flush()
+    add_event(session, job_id=job.id, kind="state", message="queued")
+    return job, True
+
+
+def get_job(session: Session, *, job_id: str, tenant: str | None = None) -> Job:
+    job = session.get(Job, job_id)
+    if job is None or (tenant is not None and job.tenant != tenant):
+        raise NotFound(f"unknown job {job_id}")
+    return job
+
+
+def list_jobs(session: Session, *, state: str | None = None, tenant: str | None = None, limit: int = 100) -> list[Job]:
+    query = select(Job).order_by(Job.created_at.desc()).limit(limit)
+    if state is not None:
+        query = query.where(Job.state == state)
+    if tenant is not None:
+        query = query.where(Job.tenant == tenant)
+    return list(session.scalars(query))
+
+
+def add_event(session: Session, *, job_id: str, kind: str, message: str, data: dict | None = None) -> None:
+    session.add(JobEvent(job_id=job_id, kind=kind, message=message, data=data))
+
+
+def claim_job(session: Session, *, job_id: str, worker: str) -> Job | None:
+    """Atomically move a queued job to running (one claimant wins); None if it is not claimable."""
+    moment = now()
+    claimed = session.execute(
+        update(Job).where(Job.id == job_id, Job.state == "queued", Job.cancel_requested.is_(False))
+        .values(state="running", attempts=Job.attempts + 1, started_at=moment, heartbeat_at=moment, worker=worker)
+    ).rowcount
+    if not claimed:
+        session.rollback()
+        return None
+    job = session.get(Job, job_id)
+    session.refresh(job)
+    add_event(session, job_id=job_id, kind="state", message=f"running (attempt {job.attempts}) on {worker}")
+    session.commit()
+    return job
+
+
+def heartbeat(session: Session, *, job_id: str, progress: dict) -> bool:
+    """Record progress; returns whether cancellation was requested."""
+    session.execute(update(Job).where(Job.id == job_id).values(progress=progress, heartbeat_at=now()))
+    cancel = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
+    session.commit()
+    return bool(cancel)
+
+
+def finish_job(session: Session, *, job_id: str, state: str, error: str | None = None) -> None:
+    session.execute(update(Job).where(Job.id == job_id).values(state=state, error=error, finished_at=now()))
+    add_event(session, job_id=job_id, kind="error" if error else "state", message=error or state)
+    session.commit()
+
+
+def request_cancel(session: Session, *, job_id: str) -> Job:
+    job = get_job(session, job_id=job_id)
+    if job.state == "queued":
+        job.state, job.finished_at = "cancelled", now()
+        add_event(session, job_id=job_id, kind="state", message="cancelled before it started")
+    elif job.state == "running":
+        job.cancel_requested = True
+        add_event(session, job_id=job_id, kind="log", message="cancel requested")
+    session.commit()
+    return job
+
+
+def orphaned_jobs(session: Session, *, stale_seconds: float) -> list[str]:
+    """Jobs to enqueue again on worker start: all queued ones (the broker may have lost them) and
+    running ones whose worker stopped sending heartbeats (reset to queued, or failed if out of attempts)."""
+    cutoff = datetime.now(timezone.utc) - timedelta(seconds=stale_seconds)
+    stale = list(session.scalars(select(Job).where(Job.state == "running")))
+    for job in stale:
+        beat = job.heartbeat_at if job.heartbeat_at.tzinfo else job.heartbeat_at.replace(tzinfo=timezone.utc)
+        if beat >= cutoff:
+            continue
+        if job.attempts >= job.max_attempts:
+            job.state, job.finished_at = "failed", now()
+            job.error = f"worker stopped during each of {job.attempts} attempts"
+            add_event(session, job_id=job.id, kind="error", message=job.error)
+        else:
+            job.state = "queued"
+            add_event(session, job_id=job.id, kind="state", message="re-queued: its worker stopped")
+    session.commit()
+    return list(session.scalars(select(Job.id).where(Job.state == "queued").order_by(Job.created_at)))
+
+
+def write_results(session: Session, *, job: Job, records: list[dict]) -> None:
+    """Store the artifacts of a finished training job and make them current, in one transaction.
+    A retry of the same job updates its own artifact rows instead of adding new ones."""
+    for record in records:
+        profile = session.get(Profile, record["profile_id"])
+        artifact = session.scalar(select(Artifact).where(Artifact.job_id == job.id,
+                                                         Artifact.profile_id == profile.id))
+        if artifact is None:
+            artifact = Artifact(job_id=job.id, profile_id=profile.id)
+            session.add(artifact)
+        for field in ("method", "pool_hash", "payload", "payload_bytes", "stored_bytes", "hyperparameters",
+                      "metrics"):
+            setattr(artifact, field, record[field])
+        session.flush()
+        profile.current_artifact_id = artifact.id
+        profile.updated_at = now()
+        splits = record.get("splits", {})
+        for example in examples_of(session, profile_id=profile.id):
+            example.split = splits.get(example.id)
+    job.state, job.finished_at, job.error = "succeeded", now(), None
+    add_event(session, job_id=job.id, kind="state", message="succeeded")
+    session.commit()

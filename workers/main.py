@@ -1,0 +1,19 @@
+"""`profilekit worker`: one Celery worker process that loads the backbone once and keeps it."""
+
+from __future__ import annotations
+
+from profilekit.settings import get_settings
+from workers.app import create_app
+from workers.tasks import register_tasks
+
+
+def start_worker(*, pool: str = "solo", concurrency: int = 1, loglevel: str = "INFO") -> None:
+    """GPU workers use the solo pool (one process owns the device); CPU workers may use prefork."""
+    from profilekit.store.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    app = register_tasks(create_app(settings))
+    app.worker_main(["worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--loglevel={loglevel}",
+                     "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", "training",
+                     "-n", "profilekit@%h"])
