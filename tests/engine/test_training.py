@@ -68,7 +68,7 @@ def test_training_profiles_together_equals_training_them_alone(tiny_backbone, ti
     from profilekit.engine import Engine
 
     engine = Engine(tiny_backbone, tiny_pool)
-    extra = {"k": 3} if method == "xpeft_hard" else {}
+    extra = {"k": 3, "nu": 1.0} if method == "xpeft_hard" else {}  # with Gumbel noise per profile
     data = [profile("alice", 6), profile("bob", 4, labels=("sports", "food"), seed=1), profile("carol", 9, seed=2)]
     together = train_profiles(engine, data, method, config=FAST, **extra)
     for result in together:
