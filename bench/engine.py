@@ -40,10 +40,13 @@ def naive_apply(x, residual, w, slot, layer, layer_norm):
     """The paper's cost: all N down projections and all N up projections evaluated on the activations."""
     if not isinstance(w, NaiveWeights):
         return fast_apply(x, residual, w, slot, layer, layer_norm)
-    pool, m = w.pool, w.masks[slot, layer]  # m: [R, 2, N]
+    pool = w.pool
+    m = w.masks[:, layer] if slot is None else w.masks[slot, layer]  # [R, 2, N]
+    ln_w = w.ln_w if slot is None else w.ln_w[slot]
+    ln_b = w.ln_b if slot is None else w.ln_b[slot]
     downs = torch.einsum("rsd,ndb->rsnb", x, pool.down_w[layer]) + pool.down_b[layer]  # [R, S, N, b]
     down = torch.einsum("rsnb,rn->rsb", downs, m[:, 0])
-    down = F.layer_norm(down, down.shape[-1:]) * w.ln_w[slot, layer].unsqueeze(1) + w.ln_b[slot, layer].unsqueeze(1)
+    down = F.layer_norm(down, down.shape[-1:]) * ln_w[:, layer].unsqueeze(1) + ln_b[:, layer].unsqueeze(1)
     ups = torch.einsum("rsb,nbd->rsnd", F.relu(down), pool.up_w[layer]) + pool.up_b[layer]  # [R, S, N, d]
     return layer_norm(torch.einsum("rsnd,rn->rsd", ups, m[:, 1]) + residual)
 

@@ -38,5 +38,5 @@ def test_weight_level_aggregation_equals_summing_the_adapters(tiny_pool):
         for layer in range(2):
             down = sum(weights[p, layer, 0, i] * tiny_pool.down_w[layer, i] for i in range(tiny_pool.num_adapters))
             up_b = sum(weights[p, layer, 1, i] * tiny_pool.up_b[layer, i] for i in range(tiny_pool.num_adapters))
-            assert torch.allclose(composed.down_w[p, layer], down, atol=1e-6)
-            assert torch.allclose(composed.up_b[p, layer], up_b, atol=1e-6)
+            assert torch.allclose(composed.down_w[layer, p], down, atol=1e-6)
+            assert torch.allclose(composed.up_b[layer, p], up_b, atol=1e-6)

@@ -98,8 +98,9 @@ class Engine:
                 continue
             slot_of = {profile: slot for slot, profile in enumerate(members)}
             rows = [r for r, p in enumerate(row_profile) if p in slot_of]
-            active.append(AdapterGroup(torch.tensor(rows, device=device),
-                                       torch.tensor([slot_of[row_profile[r]] for r in rows], device=device), weights))
+            slots = [slot_of[row_profile[r]] for r in rows]
+            slot = None if slots == list(range(len(members))) else torch.tensor(slots, device=device)
+            active.append(AdapterGroup(torch.tensor(rows, device=device), slot, weights))
         return active
 
     def _heads(self, distinct: list[ProfileState], device) -> tuple[torch.Tensor, torch.Tensor]:

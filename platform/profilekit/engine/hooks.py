@@ -24,19 +24,24 @@ class AdapterGroup:
     """Rows that share one composed set of adapters (one method and config): row i uses slot[i]."""
 
     rows: torch.Tensor  # [R] batch row indices
-    slot: torch.Tensor  # [R] index into the weights' first axis
-    weights: AdapterWeights  # tensors [P, L, …]
+    slot: torch.Tensor | None  # [R] index into the weights' profile axis; None: row i uses profile i
+    weights: AdapterWeights  # tensors [L, P, …]
 
 
-def apply_adapter(x: torch.Tensor, residual: torch.Tensor, w: AdapterWeights, slot: torch.Tensor, layer: int,
-                  layer_norm: nn.Module) -> torch.Tensor:
+def _rows(tensor: torch.Tensor, slot: torch.Tensor | None, dtype) -> torch.Tensor:
+    """One layer's [P, …] block, gathered per row unless rows and profiles already line up."""
+    return (tensor if slot is None else tensor[slot]).to(dtype)
+
+
+def apply_adapter(x: torch.Tensor, residual: torch.Tensor, w: AdapterWeights, slot: torch.Tensor | None,
+                  layer: int, layer_norm: nn.Module) -> torch.Tensor:
     """x, residual [R, S, d] → LN(up(ReLU([LN_p](down(x)))) + residual) with each row's own adapter."""
     dtype = x.dtype
-    down = torch.baddbmm(w.down_b[slot, layer].unsqueeze(1).to(dtype), x, w.down_w[slot, layer].to(dtype))  # [R, S, b]
-    if w.ln_w is not None:
-        down = F.layer_norm(down, down.shape[-1:]) * w.ln_w[slot, layer].unsqueeze(1).to(dtype) \
-            + w.ln_b[slot, layer].unsqueeze(1).to(dtype)
-    up = torch.baddbmm(w.up_b[slot, layer].unsqueeze(1).to(dtype), F.relu(down), w.up_w[slot, layer].to(dtype))
+    down = torch.baddbmm(_rows(w.down_b[layer], slot, dtype).unsqueeze(1), x, _rows(w.down_w[layer], slot, dtype))
+    if w.ln_w is not None:  # down: [R, S, b]
+        down = F.layer_norm(down, down.shape[-1:]) * _rows(w.ln_w[layer], slot, dtype).unsqueeze(1) \
+            + _rows(w.ln_b[layer], slot, dtype).unsqueeze(1)
+    up = torch.baddbmm(_rows(w.up_b[layer], slot, dtype).unsqueeze(1), F.relu(down), _rows(w.up_w[layer], slot, dtype))
     return layer_norm(up + residual)  # [R, S, d]
 
 
@@ -57,9 +62,9 @@ class AdapterOutput(nn.Module):
         groups: list[AdapterGroup] = self._source[0].active
         if not groups:
             return x
-        if len(groups) == 1 and groups[0].rows.numel() == x.shape[0]:  # every row in one group: no gather
+        if len(groups) == 1 and groups[0].rows.numel() == x.shape[0]:  # every row, in order: no gather
             g = groups[0]
-            return apply_adapter(x[g.rows], residual[g.rows], g.weights, g.slot, self.layer_index, inner.LayerNorm)
+            return apply_adapter(x, residual, g.weights, g.slot, self.layer_index, inner.LayerNorm)
         rows = torch.cat([g.rows for g in groups])
         outs = [apply_adapter(x[g.rows], residual[g.rows], g.weights, g.slot, self.layer_index, inner.LayerNorm)
                 for g in groups]

@@ -50,14 +50,15 @@ class EngineContext:
 
 @dataclass
 class AdapterWeights:
-    """Composed Pfeiffer adapters for P profiles, all layers. ln_* are None where no LayerNorm is used."""
+    """Composed Pfeiffer adapters for P profiles, all layers, layer-major so that each layer reads one
+    contiguous [P, …] block. ln_* are None where no LayerNorm is used."""
 
-    down_w: torch.Tensor  # [P, L, d, b]
-    down_b: torch.Tensor  # [P, L, b]
-    up_w: torch.Tensor  # [P, L, b, d]
-    up_b: torch.Tensor  # [P, L, d]
-    ln_w: torch.Tensor | None = None  # [P, L, b]
-    ln_b: torch.Tensor | None = None  # [P, L, b]
+    down_w: torch.Tensor  # [L, P, d, b]
+    down_b: torch.Tensor  # [L, P, b]
+    up_w: torch.Tensor  # [L, P, b, d]
+    up_b: torch.Tensor  # [L, P, d]
+    ln_w: torch.Tensor | None = None  # [L, P, b]
+    ln_b: torch.Tensor | None = None  # [L, P, b]
 
 
 class ProfileState(nn.Module):

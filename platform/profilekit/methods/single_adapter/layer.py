@@ -26,6 +26,6 @@ class SingleAdapterState(ProfileState):
 
 def compose(states: list[SingleAdapterState], ctx: EngineContext, *, training, generators) -> AdapterWeights:
     def stack(name):
-        return torch.stack([getattr(s, name) for s in states])
+        return torch.stack([getattr(s, name) for s in states], dim=1)  # [L, P, …]
 
     return AdapterWeights(stack("down_w"), stack("down_b"), stack("up_w"), stack("up_b"))

@@ -73,7 +73,7 @@ def aggregate(weights: torch.Tensor, pool) -> AdapterWeights:
     up_w = torch.bmm(m_up, pool.up_w.reshape(L, N, b * d)).reshape(L, P, b, d)
     down_b = torch.bmm(m_down, pool.down_b)  # [L, P, b]
     up_b = torch.bmm(m_up, pool.up_b)  # [L, P, d]
-    return AdapterWeights(down_w.transpose(0, 1), down_b.transpose(0, 1), up_w.transpose(0, 1), up_b.transpose(0, 1))
+    return AdapterWeights(down_w, down_b, up_w, up_b)
 
 
 def compose(states: list[XPeftState], ctx: EngineContext, *, training: bool,
@@ -88,6 +88,6 @@ def compose(states: list[XPeftState], ctx: EngineContext, *, training: bool,
     weights = mask_weights(states, config, training=training, generators=generators)
     composed = aggregate(weights.to(ctx.pool.down_w.dtype), ctx.pool)
     if config.layer_norm:
-        composed.ln_w = torch.stack([s.ln_weight for s in states])  # [P, L, b]
-        composed.ln_b = torch.stack([s.ln_bias for s in states])
+        composed.ln_w = torch.stack([s.ln_weight for s in states], dim=1)  # [L, P, b]
+        composed.ln_b = torch.stack([s.ln_bias for s in states], dim=1)
     return composed
