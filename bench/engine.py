@@ -86,12 +86,12 @@ def main() -> None:
     # training steps, all on the same batch, measured alternately
     steps = {"single_adapter": train_step_timer(engine, "single_adapter", batch),
              "xpeft_hard_n100": train_step_timer(engine, "xpeft_hard", batch)}
-    engine.pool = engine.ctx.pool = pools[400].to(backbone.device, backbone.dtype)
+    engine.use_pool(pools[400])
     n400 = train_step_timer(engine, "xpeft_hard", batch)
 
     def with_pool(n, fn):
         def run():
-            engine.pool = engine.ctx.pool = pools[n]
+            engine.use_pool(pools[n])
             fn()
         return run
 
@@ -103,7 +103,7 @@ def main() -> None:
     report("train_time_ratio_xpeft_hard_n100", times["xpeft_hard_n100"] / times["single_adapter"])
     report("train_time_ratio_xpeft_hard_n400", times["xpeft_hard_n400"] / times["single_adapter"])
 
-    engine.pool = engine.ctx.pool = pools[100]
+    engine.use_pool(pools[100])
     naive_step = train_step_timer(engine, "xpeft_hard", batch)
     original = (xpeft_layer.compose, hooks.apply_adapter)
     from profilekit.methods import registry

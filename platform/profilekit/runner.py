@@ -59,8 +59,16 @@ class EngineCache:
         return self.pools[row.pool_hash]
 
     def engine_for(self, row: Pool | None):
+        """The engine, serving the pool of `row` too and taking it as the default for new profiles."""
         engine = self._engine()
         engine.use_pool(self.pool(row) if row is not None else None)
+        return engine
+
+    def serving_engine(self, rows: list[Pool]):
+        """The engine with these pools added (serving never changes the default pool)."""
+        engine = self._engine()
+        for row in rows:
+            engine.add_pool(self.pool(row))
         return engine
 
 

@@ -106,13 +106,23 @@ def test_stored_bytes_of_a_hard_mask_profile(tiny_engine):
     assert artifact.stored_bytes == artifact.payload_bytes + len(artifact.extras)
 
 
-def test_artifact_for_another_pool_is_refused(tiny_backbone, tiny_pool):
+def test_artifact_for_another_pool_is_refused_and_pools_mix(tiny_backbone, tiny_pool):
     from profilekit.errors import ArtifactError
     from profilekit.pool import PoolSpec, random_pool
 
     engine = Engine(tiny_backbone, tiny_pool)
     blob = engine.save(engine.new_state("xpeft_hard", ["a", "b"], k=3)).to_bytes()
     other = random_pool(PoolSpec(tiny_backbone.backbone_id, 12, 2, 32, reduction_factor=4, seed=8))
-    engine.pool = engine.ctx.pool = other
-    with pytest.raises(ArtifactError, match="pool"):
-        engine.load(blob)
+    from profilekit.backbone.loader import wrap_model
+    from tests.conftest import tiny_model
+
+    second = wrap_model(tiny_model(), tiny_backbone.tokenizer, backbone_id=tiny_backbone.backbone_id)
+    with pytest.raises(ArtifactError, match="does not serve"):
+        Engine(second, other).load(blob)
+    engine.use_pool(other)  # an engine serving both pools loads it, and serves both in one batch
+    state = engine.load(blob)
+    mixed = engine.new_state("xpeft_hard", ["a", "b"], k=3)
+    assert mixed.pool_hash == other.pool_hash != state.pool_hash
+    out = run(engine, TEXTS[:2], [state, mixed])
+    alone = run(engine, TEXTS[:1], [state])
+    assert torch.allclose(out.pooled[0], alone.pooled[0], atol=1e-5)

@@ -95,8 +95,8 @@ def test_a_worker_killed_mid_job_leaves_it_to_a_restarted_worker(backend, tiny_b
     with sessions() as session:
         profile = add_profile(session, "long-job", n_per_label=12)
         job, _ = repo.create_job(session, kind="train", profile_ids=[profile.id],
-                                 params={"method": "head_only", "train": {"epochs": 150, "patience": 1000,
-                                                                          "batch_size": 2}})
+                                 params={"method": "head_only", "train": {"epochs": 40, "patience": 1000,
+                                                                         "batch_size": 4}})
         session.commit()
         job_id, profile_id = job.id, profile.id
     enqueue(create_app(settings), job_id)

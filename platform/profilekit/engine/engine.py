@@ -36,24 +36,29 @@ class Engine:
 
     def __init__(self, backbone: Backbone, pool=None):
         self.backbone = backbone
-        self.pool = pool.to(backbone.device, backbone.dtype) if pool is not None else None
         self.ctx = EngineContext(backbone.backbone_id, backbone.num_layers, backbone.hidden_size,
-                                 backbone.vocab_size, self.pool, backbone.device, backbone.dtype)
-        if self.pool is not None and self.pool.spec.backbone_id != backbone.backbone_id:
-            raise ValueError(f"pool was built for backbone {self.pool.spec.backbone_id!r}, "
-                             f"not {backbone.backbone_id!r}")
+                                 backbone.vocab_size, device=backbone.device, dtype=backbone.dtype)
+        self.pool = None
+        if pool is not None:
+            self.use_pool(pool)
         self.active: list[AdapterGroup] = []  # set for the duration of one forward
         for index, layer in enumerate(backbone.layers()):
             if isinstance(layer.output, AdapterOutput):
                 raise ValueError("this backbone is already wrapped by another Engine")
             layer.output = AdapterOutput(layer.output, index, self)
 
-    def use_pool(self, pool) -> None:
-        """Serve another pool from now on (pools are immutable; artifacts name the pool they need)."""
-        if pool is not None and pool.spec.backbone_id != self.backbone.backbone_id:
+    def add_pool(self, pool):
+        """Serve `pool` too (profiles of several pools can share a batch); returns it on the device."""
+        if pool.spec.backbone_id != self.backbone.backbone_id:
             raise ValueError(f"pool was built for backbone {pool.spec.backbone_id!r}, "
                              f"not {self.backbone.backbone_id!r}")
-        self.pool = pool.to(self.backbone.device, self.backbone.dtype) if pool is not None else None
+        if pool.pool_hash not in self.ctx.pools:
+            self.ctx.pools[pool.pool_hash] = pool.to(self.backbone.device, self.backbone.dtype)
+        return self.ctx.pools[pool.pool_hash]
+
+    def use_pool(self, pool) -> None:
+        """Make `pool` the default for new profiles (and serve it); None: no default pool."""
+        self.pool = self.add_pool(pool) if pool is not None else None
         self.ctx.pool = self.pool
 
     # ---- profiles ------------------------------------------------------------------------------
@@ -88,9 +93,9 @@ class Engine:
         """Compose adapters once per group of distinct profiles sharing method and config."""
         groups: dict[tuple, list[int]] = {}
         for i, state in enumerate(distinct):
-            groups.setdefault((state.method, state.config), []).append(i)
+            groups.setdefault((state.method, state.config, getattr(state, "pool_hash", None)), []).append(i)
         active = []
-        for (method, _), members in groups.items():
+        for (method, _, _), members in groups.items():
             states = [distinct[i] for i in members]
             gens = [generators[i] for i in members] if generators is not None else None
             weights = get_method(method).compose(states, self.ctx, training=training, generators=gens)

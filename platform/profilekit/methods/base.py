@@ -43,7 +43,8 @@ class EngineContext:
     num_layers: int  # L
     hidden_size: int  # d
     vocab_size: int
-    pool: object | None = None  # AdapterPool
+    pool: object | None = None  # AdapterPool: the default pool of new profiles
+    pools: dict = field(default_factory=dict)  # every pool this engine serves, by hash
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
 

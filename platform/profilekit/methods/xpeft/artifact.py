@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import struct
+from dataclasses import replace
 
 import torch
 from bitarray import bitarray
@@ -99,11 +100,11 @@ def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
     header = json.loads(metadata["header"])
     check_header(header, artifact.method, ctx)
     config = XPeftConfig(**header["config"])
-    pool = ctx.pool
-    if pool is None or header["pool_hash"] != pool.pool_hash:
-        raise ArtifactError(f"artifact belongs to pool {header['pool_hash'][:12]}…, the engine serves "
-                            f"{getattr(pool, 'pool_hash', 'no pool')[:12]}…")
-    state = XPeftState(config, ctx, tuple(header["labels"]), torch.Generator())
+    pool = ctx.pools.get(header["pool_hash"])
+    if pool is None:
+        raise ArtifactError(f"artifact belongs to pool {header['pool_hash'][:12]}…, which the engine does not "
+                            f"serve (it serves {', '.join(h[:12] + '…' for h in ctx.pools) or 'no pool'})")
+    state = XPeftState(config, replace(ctx, pool=pool), tuple(header["labels"]), torch.Generator())
     L, N = ctx.num_layers, pool.num_adapters
     if config.mask == "hard":
         selected, k = decode_hard(artifact.payload, pool_hash=pool.pool_hash, num_layers=L)

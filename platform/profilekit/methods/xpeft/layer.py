@@ -78,15 +78,15 @@ def aggregate(weights: torch.Tensor, pool) -> AdapterWeights:
 
 def compose(states: list[XPeftState], ctx: EngineContext, *, training: bool,
             generators: list[torch.Generator] | None) -> AdapterWeights:
-    config = states[0].config
+    config, pool_hash = states[0].config, states[0].pool_hash
+    pool = ctx.pools.get(pool_hash)
+    if pool is None:
+        raise ValueError(f"profile trained on pool {pool_hash[:12]}…, which this engine does not serve")
     for state in states:
-        if state.pool_hash != ctx.pool.pool_hash:
-            raise ValueError(f"profile trained on pool {state.pool_hash[:12]}… but the engine serves "
-                             f"{ctx.pool.pool_hash[:12]}…")
-        if (state.config.mask, state.config.k) != (config.mask, config.k):
-            raise ValueError("compose() takes states of one mask kind and k; the engine groups them")
+        if state.pool_hash != pool_hash or (state.config.mask, state.config.k) != (config.mask, config.k):
+            raise ValueError("compose() takes states of one pool, mask kind and k; the engine groups them")
     weights = mask_weights(states, config, training=training, generators=generators)
-    composed = aggregate(weights.to(ctx.pool.down_w.dtype), ctx.pool)
+    composed = aggregate(weights.to(pool.down_w.dtype), pool)
     if config.layer_norm:
         composed.ln_w = torch.stack([s.ln_weight for s in states], dim=1)  # [L, P, b]
         composed.ln_b = torch.stack([s.ln_bias for s in states], dim=1)

@@ -1,0 +1,43 @@
+"""A few integration tests on the packaged MiniLM and the shared news data."""
+
+import pytest
+import torch
+
+from profilekit.datasets import profiles_by_author, read_rows
+from profilekit.engine import Engine
+from profilekit.methods.xpeft.artifact import HEADER_BYTES
+from profilekit.pool import PoolSpec, random_pool
+from profilekit.training import TrainConfig, train_profiles
+from tests.conftest import NEWS
+
+pytestmark = pytest.mark.integration
+
+
+def test_news_authors_train_serve_and_reload_on_minilm(fresh_minilm):
+    profiles = profiles_by_author(read_rows(NEWS), min_rows=60)[:2]
+    engine = Engine(fresh_minilm, random_pool(PoolSpec(fresh_minilm.backbone_id, 100, 6, 384)))
+    results = train_profiles(engine, profiles, "xpeft_hard", config=TrainConfig(epochs=2, batch_size=32))
+    for result, data in zip(results, profiles):
+        assert result.n_holdout >= 0.25 * len(data.texts) and 0 <= result.accuracy <= 1
+        artifact = engine.save(result.state)
+        assert artifact.payload_bytes - HEADER_BYTES == 156  # 2·⌈100/8⌉·6 bytes of mask after the header
+        served = engine.load(artifact.to_bytes())
+        texts = data.texts[:8]
+        before = engine.predict(texts, [result.state] * 8)
+        after = engine.predict(texts, [served] * 8)
+        assert [p.label for p in before] == [p.label for p in after]
+        for a, b in zip(before, after):
+            assert all(abs(a.scores[k] - b.scores[k]) < 1e-5 for k in a.scores)
+    # the two authors' rows together in one batch, plus a plain row
+    mixed = engine.predict([profiles[0].texts[0], profiles[1].texts[0], "plain"],
+                           [results[0].state, results[1].state, None])
+    assert mixed[0].label in results[0].state.labels and mixed[2].label is None
+
+
+def test_demo_command_runs_end_to_end(capsys):
+    from profilekit.cli import main
+
+    assert main(["demo", "--authors", "2", "--epochs", "1", "--min-rows", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "mean holdout accuracy xpeft_hard" in out and "predictions from one mixed batch" in out
+    assert "(no profile)" in out
