@@ -27,7 +27,7 @@ def ensure_default_pool(session, settings: Settings) -> str:
 
 def enqueue_training(session, *, profiles, method: str, pool_hash: str | None, epochs: int | None = None,
                      per_job: int = 16, method_config: dict | None = None, tenant: str = "default",
-                     max_attempts: int = 3, idempotency_key: str | None = None) -> list:
+                     max_attempts: int = 3, idempotency_key: str | None = None, train: dict | None = None) -> list:
     """Create training jobs (not yet sent to the broker): `per_job` profiles share one job's batches."""
     from profilekit.methods.registry import get_method
 
@@ -35,7 +35,7 @@ def enqueue_training(session, *, profiles, method: str, pool_hash: str | None, e
     if spec.uses_pool and pool_hash is None:
         raise ValueError(f"method {method} needs a pool")
     spec.make_config(**(method_config or {}))  # refuse bad hyperparameters before queueing
-    train = {"epochs": epochs} if epochs else {}
+    train = dict(train or {}) | ({"epochs": epochs} if epochs else {})
     jobs = []
     for start in range(0, len(profiles), per_job):
         chunk = [p.id for p in profiles[start:start + per_job]]

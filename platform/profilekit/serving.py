@@ -33,3 +33,39 @@ def load_profile_state(session, *, profile, cache):
     pool_row = repo.get_pool(session, pool_hash=artifact.pool_hash) if artifact.pool_hash else None
     engine = cache.engine_for(pool_row)
     return engine.load(artifact.payload), engine, artifact
+
+
+class ArtifactCache:
+    """Hot profile states keyed by artifact id (the version): a retrained profile has a new id, so it
+    is served with its new artifact on the next request. Bounded LRU; reports its resident bytes."""
+
+    def __init__(self, max_entries: int = 10_000):
+        from collections import OrderedDict
+
+        self.max_entries = max_entries
+        self._states: OrderedDict[str, tuple[object, int]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    @property
+    def resident_bytes(self) -> int:
+        return sum(size for _, size in self._states.values())
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+    def get(self, artifact_id: str, load):
+        """The state for `artifact_id`, calling `load()` on a miss (idempotent: load, insert, evict)."""
+        if artifact_id in self._states:
+            self._states.move_to_end(artifact_id)
+            self.hits += 1
+            return self._states[artifact_id][0]
+        self.misses += 1
+        state = load()
+        size = sum(t.numel() * t.element_size() for t in state.state_dict().values())
+        self._states[artifact_id] = (state, size)
+        while len(self._states) > self.max_entries:
+            self._states.popitem(last=False)
+        return state
+
+    def evict(self, artifact_id: str) -> None:
+        self._states.pop(artifact_id, None)

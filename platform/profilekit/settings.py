@@ -33,6 +33,15 @@ class Settings(BaseSettings):
         default=6 * 3600, description="Redis broker: seconds before an unacknowledged job is redelivered; "
         "longer than the longest job.")
     default_pool_size: int = Field(default=100, description="N of the default random pool.")
+    # serving
+    max_batch_size: int = Field(default=64, description="Rows per forward formed by the dynamic batcher.")
+    max_wait_ms: float = Field(default=5.0, description="How long a request waits for company in a batch.")
+    max_queue_rows: int = Field(default=4096, description="Rows waiting in the batcher before 429s.")
+    artifact_cache_entries: int = Field(default=100_000, description="Hot profile states kept in memory.")
+    max_upload_bytes: int = Field(default=32 * 2**20, description="Largest accepted upload (413 beyond).")
+    secret_key: str | None = Field(
+        default=None, description="Signs dashboard session cookies. Embedded mode makes and keeps one in "
+        "data_dir; at scale it must be set.")
 
     @property
     def resolved_database_url(self) -> str:

@@ -1,0 +1,79 @@
+"""Dependencies: the runtime, a database session, and the caller's API key (Bearer or dashboard cookie)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request
+from sqlalchemy.orm import Session
+
+from profilekit.api.auth import find_key
+from profilekit.api.runtime import Runtime
+
+COOKIE = "profilekit_session"
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_session(runtime: RuntimeDep) -> Iterator[Session]:
+    with runtime.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    tenant: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def sees(self, tenant: str) -> bool:
+        return self.is_admin or tenant == self.tenant
+
+
+def key_from_request(request: Request, session: Session, runtime: Runtime) -> Caller | None:
+    header = request.headers.get("authorization", "")
+    key = header[7:].strip() if header.lower().startswith("bearer ") else None
+    if key is None and COOKIE in request.cookies:
+        from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+        try:
+            key = URLSafeTimedSerializer(runtime.secret, salt="dashboard").loads(request.cookies[COOKIE],
+                                                                                 max_age=12 * 3600)
+        except BadSignature:
+            key = None
+    row = find_key(session, key) if key else None
+    return Caller(row.id, row.tenant, row.role) if row is not None else None
+
+
+def current_caller(request: Request, session: SessionDep, runtime: RuntimeDep) -> Caller:
+    caller = key_from_request(request, session, runtime)
+    if caller is None:
+        raise HTTPException(401, "missing or invalid API key (send 'Authorization: Bearer <key>')",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return caller
+
+
+CurrentKey = Annotated[Caller, Depends(current_caller)]
+
+
+def admin_caller(caller: CurrentKey) -> Caller:
+    if not caller.is_admin:
+        raise HTTPException(403, "this needs an admin key")
+    return caller
+
+
+AdminKey = Annotated[Caller, Depends(admin_caller)]

@@ -1,0 +1,61 @@
+"""Prometheus metrics of one API process, in a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import func, select
+
+
+class _StoreCollector:
+    """Figures read from the database at scrape time: jobs by state, profiles, artifact bytes."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+
+    def collect(self):
+        from profilekit.store.models import Artifact, Job, Profile
+
+        jobs = GaugeMetricFamily("profilekit_jobs", "Jobs by state", labels=["state"])
+        with self.runtime.sessions() as session:
+            for state, count in session.execute(select(Job.state, func.count()).group_by(Job.state)):
+                jobs.add_metric([state], count)
+            profiles = session.scalar(select(func.count()).select_from(Profile))
+            stored = session.scalar(
+                select(func.coalesce(func.sum(Artifact.stored_bytes), 0)).join(
+                    Profile, Profile.current_artifact_id == Artifact.id))
+        yield jobs
+        yield GaugeMetricFamily("profilekit_profiles", "Registered profiles", value=profiles)
+        yield GaugeMetricFamily("profilekit_artifact_bytes", "Stored bytes of current artifacts", value=stored)
+        yield GaugeMetricFamily("profilekit_cache_resident_bytes", "Bytes of hot profile states in memory",
+                                value=self.runtime.cache.resident_bytes)
+
+
+class Metrics:
+    def __init__(self, runtime):
+        self.registry = CollectorRegistry()
+        self.requests = Counter("profilekit_http_requests", "HTTP requests", ["method", "route", "status"],
+                                registry=self.registry)
+        self.latency = Histogram("profilekit_http_request_seconds", "HTTP latency", ["route"],
+                                 registry=self.registry)
+        self.batch_size = Histogram("profilekit_batch_rows", "Rows per forward pass", registry=self.registry,
+                                    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+        self.queue_depth = Gauge("profilekit_batcher_queued_rows", "Rows waiting in the batcher",
+                                 registry=self.registry)
+        self.queue_depth.set_function(lambda: runtime.batcher.queued_rows)
+        self.registry.register(_StoreCollector(runtime))
+        previous = runtime.batcher.on_batch
+
+        def on_batch(rows: int) -> None:
+            self.batch_size.observe(rows)
+            if previous is not None:
+                previous(rows)
+
+        runtime.batcher.on_batch = on_batch
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(route).observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,92 @@
+"""Request and response bodies (kept apart from the ORM models)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class ProfileCreate(BaseModel):
+    external_id: str | None = Field(default=None, max_length=200)
+    labels: list[str] | None = Field(default=None, description="The label set; default: labels of its examples")
+
+
+class ArtifactInfo(BaseModel):
+    id: str
+    method: str
+    pool_hash: str | None
+    payload_bytes: int
+    stored_bytes: int
+    metrics: dict
+    created_at: datetime
+
+
+class ProfileOut(BaseModel):
+    id: str
+    external_id: str | None
+    tenant: str
+    status: str
+    examples: int
+    labels: list[str] | None
+    artifact: ArtifactInfo | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ProfilePage(BaseModel):
+    items: list[ProfileOut]
+    next_cursor: str | None
+
+
+class UploadResult(BaseModel):
+    profiles: list[dict]  # {id, external_id, added}
+    rows: int
+
+
+class TrainRequest(BaseModel):
+    profile_ids: list[str] = Field(min_length=1, max_length=10_000)
+    method: str = "xpeft_hard"
+    hyperparameters: dict = Field(default_factory=dict, description="Fields of the method's config")
+    train: dict = Field(default_factory=dict, description="Fields of TrainConfig (epochs, batch_size, …)")
+
+
+class JobOut(BaseModel):
+    id: str
+    kind: str
+    state: str
+    profile_ids: list[str]
+    params: dict
+    progress: dict
+    attempts: int
+    error: str | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+
+
+class EventOut(BaseModel):
+    at: datetime
+    kind: str
+    message: str
+    data: dict | None
+
+
+class PredictItem(BaseModel):
+    profile_id: str | None = Field(default=None, max_length=200)
+    text: str = Field(min_length=1, max_length=20_000)
+
+
+class PredictRequest(BaseModel):
+    items: list[PredictItem] = Field(min_length=1, max_length=1024)
+
+
+class PredictResult(BaseModel):
+    profile_id: str | None
+    label: str | None
+    scores: dict[str, float]
+    artifact_version: str | None
+
+
+class PredictResponse(BaseModel):
+    results: list[PredictResult]

@@ -1,0 +1,1 @@
+"""The operators' dashboard: read-only, server-rendered HTML, admin only."""

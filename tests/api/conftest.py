@@ -1,0 +1,72 @@
+"""The API served by a real uvicorn on a loopback port, on the embedded default and (in CI) on
+PostgreSQL + Redis. Training jobs the API queues are run by calling the worker's task body."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from tests.workers.conftest import backend, settings, tiny_backbone_dir  # noqa: F401  (fixtures)
+
+
+@dataclass
+class Server:
+    url: str
+    runtime: object
+    admin: str
+    client: str
+    other_client: str
+
+    def http(self, key: str | None = None) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def run_queued_jobs(self) -> list[str]:
+        """What a worker would do with the jobs the API queued."""
+        from profilekit.runner import run_job
+        from profilekit.store import repo
+
+        with self.runtime.sessions() as session:
+            queued = [j.id for j in repo.list_jobs(session, state="queued")]
+        return [run_job(job_id, sessions=self.runtime.sessions, cache=self.runtime.engines) for job_id in queued]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(settings):  # noqa: F811
+    import uvicorn
+
+    from profilekit.api.app import create_app
+    from profilekit.api.auth import create_key
+    from profilekit.api.runtime import Runtime
+    from profilekit.store.migrate import upgrade
+
+    settings = settings.model_copy(update={"default_pool_size": 12, "max_upload_bytes": 200_000, "secret_key": "t"})
+    upgrade(settings.resolved_database_url)
+    runtime = Runtime(settings)
+    with runtime.sessions() as session:
+        admin = create_key(session, tenant="ops", role="admin")
+        client = create_key(session, tenant="acme", role="client")
+        other = create_key(session, tenant="globex", role="client")
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=runtime), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    yield Server(f"http://127.0.0.1:{port}", runtime, admin, client, other)
+    server.should_exit = True
+    thread.join(10)
+    runtime.close()
