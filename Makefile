@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(VENV)/bin/profilekit demo
+	$(VENV)/bin/profilekit serve --demo
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
