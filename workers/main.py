@@ -9,7 +9,13 @@ from workers.tasks import register_tasks
 
 def start_worker(*, pool: str = "solo", concurrency: int = 1, loglevel: str = "INFO") -> None:
     """GPU workers use the solo pool (one process owns the device); CPU workers may use prefork."""
+    import warnings
+
+    from celery.exceptions import SecurityWarning
+
     from profilekit.store.migrate import upgrade
+
+    warnings.filterwarnings("ignore", category=SecurityWarning)  # containers run workers as root
 
     settings = get_settings()
     upgrade(settings.resolved_database_url)

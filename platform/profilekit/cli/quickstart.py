@@ -30,11 +30,13 @@ def run_quickstart(ready, address, key, args) -> None:
         job = client.post("/v1/jobs", json={"profile_ids": [p["id"] for p in profiles], "method": "xpeft_hard",
                                             "train": {"epochs": args.demo_epochs}}).json()
         print(f"$ curl -X POST {base}/v1/jobs … → job {job['id']} ({job['state']})", flush=True)
+        shown = None
         while job["state"] in ("queued", "running"):
             time.sleep(2)
             job = client.get(f"/v1/jobs/{job['id']}").json()
             progress = job["progress"]
-            if progress:
+            if progress and progress.get("epoch") != shown:  # one line per epoch
+                shown = progress.get("epoch")
                 print(f"  training: epoch {progress.get('epoch')} step {progress.get('step')}/"
                       f"{progress.get('total_steps')} loss {progress.get('loss', 0):.3f}", flush=True)
         print(f"  job {job['state']}" + (f": {job['error']}" if job["error"] else ""), flush=True)
