@@ -136,3 +136,32 @@ def test_orphans_are_requeued_and_attempts_are_capped(sessions, settings):
         session.commit()
         assert repo.orphaned_jobs(session, stale_seconds=3) == []
         assert repo.get_job(session, job_id=job_id).state == "failed"
+
+
+def test_build_pool_job_registers_a_warm_pool_that_profiles_then_train_on(sessions, settings):
+    from profilekit.store.models import Pool
+
+    with sessions() as session:
+        builders = [add_profile(session, f"warm-{i}", seed=i) for i in range(3)]
+        job, _ = repo.create_job(session, kind="build_pool", profile_ids=[p.id for p in builders],
+                                 params={"train": {"epochs": 2}, "reduction_factor": 4})
+        newcomer = add_profile(session, "newcomer", seed=7)
+        session.commit()
+        job_id, builder_ids = job.id, [p.id for p in builders]
+    cache = EngineCache(settings)
+    assert run_job(job_id, sessions=sessions, cache=cache) == "succeeded"
+    with sessions() as session:
+        pool_hash = repo.get_job(session, job_id=job_id).progress["pool_hash"]
+        pool = session.get(Pool, pool_hash)
+        assert pool.source == "warm" and pool.num_adapters == 3 and pool.built_from == builder_ids
+        assert pool.head_labels == ["politics", "sports"] and pool.uri.endswith(".safetensors")
+        jobs = enqueue_training(session, profiles=[session.get(Profile, newcomer.id)], method="xpeft_hard",
+                                pool_hash=pool_hash, method_config={"k": 1, "head": "shared"}, epochs=2)
+        session.commit()
+        train_id = jobs[0].id
+    fresh = EngineCache(settings)  # another worker process: loads the pool from its file
+    assert run_job(train_id, sessions=sessions, cache=fresh) == "succeeded"
+    with sessions() as session:
+        artifact = repo.current_artifact(session, profile=session.get(Profile, newcomer.id))
+        assert artifact.pool_hash == pool_hash
+        assert artifact.hyperparameters["method"]["head"] == "shared"
