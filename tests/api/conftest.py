@@ -21,19 +21,22 @@ class Server:
     admin: str
     client: str
     other_client: str
+    worker_cache: object = None
 
     def http(self, key: str | None = None) -> httpx.Client:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
     def run_queued_jobs(self) -> list[str]:
-        """What a worker would do with the jobs the API queued."""
-        from profilekit.runner import run_job
+        """What a worker process (with its own backbone and pools) would do with the queued jobs."""
+        from profilekit.runner import EngineCache, run_job
         from profilekit.store import repo
 
+        if self.worker_cache is None:
+            self.worker_cache = EngineCache(self.runtime.settings)
         with self.runtime.sessions() as session:
             queued = [j.id for j in repo.list_jobs(session, state="queued")]
-        return [run_job(job_id, sessions=self.runtime.sessions, cache=self.runtime.engines) for job_id in queued]
+        return [run_job(job_id, sessions=self.runtime.sessions, cache=self.worker_cache) for job_id in queued]
 
 
 def free_port() -> int:

@@ -81,8 +81,8 @@ class Engine:
         if isinstance(artifact, (bytes, bytearray, memoryview)):
             artifact = Artifact.from_bytes(bytes(artifact))
         spec = get_method(artifact.method)
-        if spec.uses_pool and self.pool is None:
-            raise ArtifactError(f"a {artifact.method} artifact needs a pool; this engine has none")
+        if spec.uses_pool and not self.ctx.pools:
+            raise ArtifactError(f"a {artifact.method} artifact needs a pool; this engine serves none")
         state = spec.load(artifact, self.ctx)
         state.requires_grad_(False)
         return state
