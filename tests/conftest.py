@@ -22,8 +22,9 @@ TINY = dict(vocab_size=1000, hidden_size=32, num_hidden_layers=2, num_attention_
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from profilekit.backbone import default_backbone_path
     from transformers import AutoTokenizer
+
+    from profilekit.backbone import default_backbone_path
 
     return AutoTokenizer.from_pretrained(str(default_backbone_path()), local_files_only=True)
 

@@ -29,7 +29,8 @@ def load_profile_state(session, *, profile, cache):
     """→ (state, engine, artifact row); raises NotTrained naming the profile's state."""
     artifact = repo.current_artifact(session, profile=profile)
     if artifact is None:
-        raise NotTrained(f"profile {profile.id} has no trained artifact (state: {profile_status(session, profile=profile)})")
+        state = profile_status(session, profile=profile)
+        raise NotTrained(f"profile {profile.id} has no trained artifact (state: {state})")
     pool_row = repo.get_pool(session, pool_hash=artifact.pool_hash) if artifact.pool_hash else None
     engine = cache.engine_for(pool_row)
     return engine.load(artifact.payload), engine, artifact

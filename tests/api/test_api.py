@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 from sqlalchemy import func, select
 
@@ -116,7 +115,8 @@ def test_bad_upload_is_refused_whole_with_row_numbers(server):
         csv = "text,category\nfine text,POLITICS\n,SPORTS\n"
         pid = http.post("/v1/profiles", json={}).json()["id"]
         answer = http.post(f"/v1/profiles/{pid}/examples", content=csv, headers={"Content-Type": "text/csv"})
-        assert answer.status_code == 422 and answer.json()["errors"] == [{"row": 3, "reason": "text is missing or empty"}]
+        assert answer.status_code == 422
+        assert answer.json()["errors"] == [{"row": 3, "reason": "text is missing or empty"}]
         with server.runtime.sessions() as session:
             assert session.scalar(select(func.count()).select_from(Example)) == 0
         wrong = http.post(f"/v1/profiles/{pid}/examples", content="a,b", headers={"Content-Type": "image/png"})

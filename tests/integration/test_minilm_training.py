@@ -1,7 +1,6 @@
 """A few integration tests on the packaged MiniLM and the shared news data."""
 
 import pytest
-import torch
 
 from profilekit.datasets import profiles_by_author, read_rows
 from profilekit.engine import Engine

@@ -31,8 +31,8 @@ def test_saved_pool_keeps_its_hash(tmp_path):
 
 
 def test_tampered_pool_file_is_refused(tmp_path):
-    from safetensors.torch import load_file, save_file
     from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
 
     path = save_pool(random_pool(spec()), tmp_path / "pool.safetensors")
     with safe_open(str(path), framework="pt") as handle:

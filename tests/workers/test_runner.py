@@ -7,7 +7,7 @@ import time
 
 from sqlalchemy import func, select
 
-from profilekit.onboarding import ensure_default_pool, enqueue_training
+from profilekit.onboarding import enqueue_training, ensure_default_pool
 from profilekit.runner import EngineCache, run_job
 from profilekit.store import Artifact, Profile, repo
 from tests.engine.test_training import profile as synthetic

@@ -65,7 +65,7 @@ def demo(args: argparse.Namespace) -> int:
     texts = [p.texts[-1] for p in profiles[:4]] + ["A plain backbone row has no profile and no label"]
     states = served[:4] + [None]
     print("\npredictions from one mixed batch (reloaded artifacts):")
-    for text, state, prediction, data in zip(texts, states, engine.predict(texts, states), profiles[:4] + [None]):
+    for text, prediction, data in zip(texts, engine.predict(texts, states), profiles[:4] + [None], strict=True):
         who = data.key if data else "(no profile)"
         truth = f" (true: {data.labels[-1]})" if data else ""
         score = f"{prediction.scores[prediction.label]:.2f}" if prediction.label else "-"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import subprocess
 import sys
@@ -64,7 +63,7 @@ def _start_embedded_worker() -> subprocess.Popen:
 def onboard(args) -> int:
     from profilekit.datasets import read_rows
     from profilekit.jobs import enqueue, method_name
-    from profilekit.onboarding import ensure_default_pool, enqueue_training
+    from profilekit.onboarding import enqueue_training, ensure_default_pool
     from profilekit.store import repo
     from profilekit.store.migrate import upgrade
     from workers.app import create_app

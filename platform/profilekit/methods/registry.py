@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from profilekit.errors import UnknownMethodError
 from profilekit.methods.base import MethodConfig

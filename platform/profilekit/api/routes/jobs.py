@@ -8,7 +8,7 @@ from profilekit.api.routes.profiles import visible_profile
 from profilekit.api.schemas import EventOut, JobOut, TrainRequest
 from profilekit.errors import UnknownMethodError
 from profilekit.jobs import enqueue, method_name
-from profilekit.onboarding import ensure_default_pool, enqueue_training
+from profilekit.onboarding import enqueue_training, ensure_default_pool
 from profilekit.store import repo
 from profilekit.store.models import JobEvent
 

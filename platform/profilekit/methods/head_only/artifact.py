@@ -5,7 +5,14 @@ import json
 import torch
 
 from profilekit.methods.base import (
-    Artifact, EngineContext, base_header, check_header, head_tensors, read_extras, restore_head, write_extras,
+    Artifact,
+    EngineContext,
+    base_header,
+    check_header,
+    head_tensors,
+    read_extras,
+    restore_head,
+    write_extras,
 )
 from profilekit.methods.head_only.config import HeadOnlyConfig
 from profilekit.methods.head_only.layer import HeadOnlyState

@@ -7,7 +7,14 @@ from torch import nn
 
 from profilekit.errors import ArtifactError
 from profilekit.methods.base import (
-    Artifact, EngineContext, base_header, check_header, head_tensors, read_extras, restore_head, write_extras,
+    Artifact,
+    EngineContext,
+    base_header,
+    check_header,
+    head_tensors,
+    read_extras,
+    restore_head,
+    write_extras,
 )
 from profilekit.methods.single_adapter.config import SingleAdapterConfig
 from profilekit.methods.single_adapter.layer import SingleAdapterState

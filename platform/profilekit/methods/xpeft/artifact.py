@@ -14,7 +14,14 @@ from torch import nn
 
 from profilekit.errors import ArtifactError
 from profilekit.methods.base import (
-    Artifact, EngineContext, base_header, check_header, head_tensors, read_extras, restore_head, write_extras,
+    Artifact,
+    EngineContext,
+    base_header,
+    check_header,
+    head_tensors,
+    read_extras,
+    restore_head,
+    write_extras,
 )
 from profilekit.methods.xpeft.config import XPeftConfig
 from profilekit.methods.xpeft.layer import XPeftState
