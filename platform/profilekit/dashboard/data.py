@@ -11,7 +11,8 @@ def queue(session) -> dict:
     by_state = dict(session.execute(select(Job.state, func.count()).group_by(Job.state)).all())
     running = list(session.scalars(select(Job).where(Job.state == "running").order_by(Job.started_at)))
     recent = list(session.scalars(select(Job).order_by(Job.created_at.desc()).limit(20)))
-    return {"by_state": {s: by_state.get(s, 0) for s in ("queued", "running", "succeeded", "failed", "cancelled")},
+    states = ("queued", "running", "succeeded", "failed", "cancelled")
+    return {"by_state": {s: by_state.get(s, 0) for s in states},
             "running": running, "recent": recent}
 
 
