@@ -25,6 +25,28 @@ class UploadRow:
 
 
 MAX_REPORTED = 100
+MAX_NAME = 200  # characters of a category or author (their database columns)
+
+
+def lone_surrogate(text: str) -> bool:
+    """JSON can escape half a surrogate pair ("\\ud800"); such a string cannot be UTF-8 encoded."""
+    return not text.isascii() and any("\ud800" <= c <= "\udfff" for c in text)
+
+
+def _storable(**values) -> list[str]:
+    """Reasons the store would refuse these strings: PostgreSQL text holds no NUL, UTF-8 no lone
+    surrogate (JSON can escape one: "\\ud800"), and categories and authors have a length limit."""
+    reasons = []
+    for name, value in values.items():
+        if not isinstance(value, str):
+            continue
+        if "\x00" in value:
+            reasons.append(f"{name} contains a NUL character")
+        if lone_surrogate(value):
+            reasons.append(f"{name} contains a lone surrogate (not valid Unicode)")
+        if name != "text" and len(value.strip()) > MAX_NAME:
+            reasons.append(f"{name} is longer than {MAX_NAME} characters")
+    return reasons
 
 
 def _rows_from_records(records, *, need_author: bool) -> list[UploadRow]:
@@ -46,6 +68,7 @@ def _rows_from_records(records, *, need_author: bool) -> list[UploadRow]:
             reasons.append("category is missing or empty")
         if need_author and (not isinstance(author, str) or not author.strip()):
             reasons.append("author is missing or empty")
+        reasons += _storable(text=text, category=label, author=author if need_author else None)
         if reasons:
             errors.append({"row": number, "reason": "; ".join(reasons)})
         else:
@@ -114,4 +137,8 @@ def parse_lamp2(questions: bytes, outputs: bytes | None) -> list[UploadRow]:
             rows = read_lamp2(q, o)
         except (DatasetError, ValueError, KeyError, TypeError) as exc:
             raise UploadError(f"not a LaMP-2 questions/outputs pair: {exc}", [{"row": 0, "reason": str(exc)}]) from exc
+    errors = [{"row": n, "reason": "; ".join(reasons)} for n, r in enumerate(rows, start=1)
+              if (reasons := _storable(text=r.text, category=r.category, author=r.author))]
+    if errors:
+        raise UploadError(f"{len(errors)} bad row(s); nothing was stored", errors[:MAX_REPORTED])
     return [UploadRow(r.text, r.category, r.author) for r in rows]

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from profilekit.api.metrics import Metrics
 from profilekit.api.runtime import Runtime
 from profilekit.errors import ProfilekitError
 from profilekit.settings import Settings, get_settings
+
+
+class AsciiJSONResponse(JSONResponse):
+    def render(self, content) -> bytes:
+        return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
 
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
@@ -54,5 +63,15 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         if isinstance(exc, IdempotencyConflict):
             status = 422
         return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    @app.exception_handler(DataError)
+    async def refused_by_database(request: Request, exc: DataError):
+        # a value the database refuses (PostgreSQL: a NUL character, a string over its column's length)
+        return JSONResponse({"detail": f"a value in the request is not usable: {exc.orig}"}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        # FastAPI's answer, ASCII-escaped: echoing a lone surrogate ("\ud800" is valid JSON) cannot fail
+        return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
     return app

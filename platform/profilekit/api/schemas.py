@@ -4,10 +4,34 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
+
+from profilekit.uploads import lone_surrogate
 
 
-class ProfileCreate(BaseModel):
+def valid_unicode(value) -> bool:
+    """No lone surrogates anywhere: JSON may carry "\\ud800", but no UTF-8 store or tokenizer takes it."""
+    if isinstance(value, str):
+        return not lone_surrogate(value)
+    if isinstance(value, dict):
+        return all(valid_unicode(k) and valid_unicode(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(valid_unicode(v) for v in value)
+    return True
+
+
+class RequestBody(BaseModel):
+    """A JSON request body: refused (422) when any string in it holds a lone surrogate."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_lone_surrogates(cls, data):
+        if not valid_unicode(data):
+            raise ValueError("strings must be valid Unicode, without lone surrogate escapes (\\ud800-\\udfff)")
+        return data
+
+
+class ProfileCreate(RequestBody):
     external_id: str | None = Field(default=None, max_length=200)
     labels: list[str] | None = Field(default=None, description="The label set; default: labels of its examples")
 
@@ -44,7 +68,7 @@ class UploadResult(BaseModel):
     rows: int
 
 
-class TrainRequest(BaseModel):
+class TrainRequest(RequestBody):
     profile_ids: list[str] = Field(min_length=1, max_length=10_000)
     method: str = "xpeft_hard"
     hyperparameters: dict = Field(default_factory=dict, description="Fields of the method's config")
@@ -77,7 +101,7 @@ class PredictItem(BaseModel):
     text: str = Field(min_length=1, max_length=20_000)
 
 
-class PredictRequest(BaseModel):
+class PredictRequest(RequestBody):
     items: list[PredictItem] = Field(min_length=1, max_length=1024)
 
 

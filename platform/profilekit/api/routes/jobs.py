@@ -73,7 +73,8 @@ def get_job(job_id: str, session: SessionDep, caller: CurrentKey) -> JobOut:
 
 @router.get("/{job_id}/events", response_model=list[EventOut])
 def job_events(job_id: str, session: SessionDep, caller: CurrentKey,
-               after: int = Query(0, ge=0), limit: int = Query(500, ge=1, le=5000)) -> list[EventOut]:
+               after: int = Query(0, ge=0, le=2**63 - 1),  # a database integer
+               limit: int = Query(500, ge=1, le=5000)) -> list[EventOut]:
     visible_job(session, caller, job_id)
     events = session.scalars(select(JobEvent).where(JobEvent.job_id == job_id, JobEvent.id > after)
                              .order_by(JobEvent.id).limit(limit))
