@@ -59,8 +59,11 @@ def key_from_request(request: Request, session: Session, runtime: Runtime) -> Ca
     return Caller(row.id, row.tenant, row.role) if row is not None else None
 
 
-def current_caller(request: Request, session: SessionDep, runtime: RuntimeDep) -> Caller:
-    caller = key_from_request(request, session, runtime)
+def current_caller(request: Request, runtime: RuntimeDep) -> Caller:
+    # a session of its own, closed at once: a request must not hold a pooled connection for its whole
+    # life (predict waits on the batcher and takes another connection to look profiles up)
+    with runtime.sessions() as session:
+        caller = key_from_request(request, session, runtime)
     if caller is None:
         raise HTTPException(401, "missing or invalid API key (send 'Authorization: Bearer <key>')",
                             headers={"WWW-Authenticate": "Bearer"})
