@@ -1,0 +1,268 @@
+"""HTTP API benchmark (issue #5): `.venv/bin/python -m bench.api` from the repository root.
+
+Everything runs on this machine; clients and server talk over 127.0.0.1 only.
+1. 1,000 X-PEFT hard profiles (k=50) on the default random pool (N=100) of the packaged MiniLM, in
+   a fresh embedded store. They are NOT trained (training 1,000 profiles on a CPU takes hours): each
+   gets random mask logits and a random head, is saved by the engine (`engine.save`), and its
+   artifact row is made current exactly as a finished training job stores results
+   (`repo.write_results`). Serving cost is the same whether the masks were learned or drawn.
+2. `profilekit serve --no-worker` starts in a subprocess on a free loopback port (default batcher
+   settings: max batch 64 rows, max wait 5 ms); every profile is requested once to warm the cache.
+3. Rounds, alternating so that machine noise hits both sides alike: the plain backbone in-process
+   on the same texts (tokenize + forward in batches of 64 rows), then C concurrent clients for a
+   fixed time, each sending `POST /v1/predict` with R items for random profiles and random texts.
+
+Prints `name: value` lines: requests/s, served rows/s, client-side latency p50/p99, the mean batch
+the server's batcher formed (from /metrics), the backbone's rows/s, and served_throughput_ratio
+(served rows/s over in-process backbone rows/s, median over rounds; target >= 0.7).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import json
+import os
+import random
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from bench.common import NEWS, report
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def news_sample(n: int) -> tuple[list[str], list[str]]:
+    """The first n texts of the news data, and the categories found there."""
+    texts, categories = [], set()
+    with NEWS.open() as handle:
+        for line in handle:
+            row = json.loads(line)
+            texts.append(row["text"])
+            categories.add(row["category"])
+            if len(texts) == n:
+                break
+    return texts, sorted(categories)
+
+
+def make_profiles(settings, n: int, categories: list[str], *, seed: int = 0):
+    """n untrained X-PEFT hard profiles with random masks, stored as trained ones are.
+    Returns (client key, profile ids, stored bytes of one artifact, engine)."""
+    import torch
+
+    from profilekit.api.auth import create_key
+    from profilekit.onboarding import ensure_default_pool
+    from profilekit.runner import EngineCache
+    from profilekit.store import make_engine, make_session_factory, repo
+    from profilekit.store.migrate import upgrade
+    from profilekit.store.models import Artifact
+
+    upgrade(settings.resolved_database_url)
+    sessions = make_session_factory(make_engine(settings.resolved_database_url))
+    rng = random.Random(seed)
+    generator = torch.Generator().manual_seed(seed)
+    with sessions() as session:
+        key = create_key(session, tenant="bench", role="client", name="bench.api")
+        pool_row = repo.get_pool(session, pool_hash=ensure_default_pool(session, settings))
+        engine = EngineCache(settings).engine_for(pool_row)
+        ids, stored = [], 0
+        for i in range(n):
+            labels = rng.sample(categories, k=min(5, len(categories)))
+            state = engine.new_state("xpeft_hard", labels, seed=seed + i)
+            with torch.no_grad():
+                state.mask_logits.copy_(torch.randn(state.mask_logits.shape, generator=generator))
+            artifact = engine.save(state)
+            profile = repo.create_profile(session, tenant="bench", external_id=f"bench-{i}", labels=labels)
+            row = Artifact(profile_id=profile.id, method=artifact.method, pool_hash=pool_row.pool_hash,
+                           payload=artifact.to_bytes(), payload_bytes=artifact.payload_bytes,
+                           stored_bytes=artifact.stored_bytes, metrics={},
+                           hyperparameters={"method": state.config.to_dict(), "untrained": "bench.api"})
+            session.add(row)
+            session.flush()
+            profile.current_artifact_id = row.id
+            ids.append(profile.id)
+            stored = artifact.stored_bytes
+        session.commit()
+    return key, ids, stored, engine
+
+
+def start_server(data_dir: Path) -> tuple[subprocess.Popen, str, collections.deque]:
+    """`profilekit serve` in a subprocess; returns it, its URL, and the last lines it printed (its
+    output is drained all along, so a full pipe never blocks it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROFILEKIT_")}
+    env |= {"PROFILEKIT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+            "PYTHONPATH": os.pathsep.join([str(REPO / "platform"), str(REPO), env.get("PYTHONPATH", "")])}
+    process = subprocess.Popen([sys.executable, "-m", "profilekit.cli", "serve", "--no-worker",
+                                "--host", "127.0.0.1", "--port", "0"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 300
+    for line in process.stdout:
+        found = re.search(r"profilekit ready at (http://127\.0\.0\.1:\d+)", line)
+        if found:
+            tail: collections.deque[str] = collections.deque(maxlen=400)
+            threading.Thread(target=tail.extend, args=(process.stdout,), daemon=True).start()
+            return process, found.group(1), tail
+        if time.monotonic() > deadline:
+            break
+    process.kill()
+    raise RuntimeError("the server did not start")
+
+
+def stop_server(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def batch_metrics(url: str) -> tuple[float, float]:
+    """(rows, batches) the server's batcher has formed so far."""
+    import httpx
+
+    text = httpx.get(f"{url}/metrics", timeout=30).text
+    total = float(re.search(r"^profilekit_batch_rows_sum (\S+)$", text, re.M).group(1))
+    count = float(re.search(r"^profilekit_batch_rows_count (\S+)$", text, re.M).group(1))
+    return total, count
+
+
+async def clients(url: str, key: str, ids: list[str], texts: list[str], *, concurrency: int, items: int,
+                  seconds: float, seed: int) -> dict:
+    """`concurrency` clients, each posting requests of `items` random (profile, text) pairs in a loop."""
+    import httpx
+
+    latencies, errors = [], []
+    rows = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=120,
+                                 limits=limits) as http:
+        began = time.perf_counter()
+        end = began + seconds
+
+        async def client(index: int):
+            nonlocal rows
+            rng = random.Random(seed * 1000 + index)
+            while time.perf_counter() < end:
+                body = {"items": [{"profile_id": rng.choice(ids), "text": rng.choice(texts)}
+                                  for _ in range(items)]}
+                sent = time.perf_counter()
+                response = await http.post("/v1/predict", json=body)
+                if response.status_code != 200:
+                    errors.append(f"{response.status_code} {response.text[:200]}")
+                    continue
+                latencies.append(time.perf_counter() - sent)
+                rows += items
+
+        await asyncio.gather(*(client(i) for i in range(concurrency)))
+        wall = time.perf_counter() - began
+    return {"latencies": latencies, "errors": errors, "rows": rows, "wall": wall}
+
+
+def backbone_rows_per_second(backbone, texts: list[str], batch: int, seconds: float) -> float:
+    """The plain backbone in-process: tokenize and forward the same texts in batches of `batch` rows."""
+    import torch
+
+    rows, began = 0, time.perf_counter()
+    with torch.inference_mode():
+        while time.perf_counter() - began < seconds:
+            for start in range(0, len(texts), batch):
+                chunk = texts[start:start + batch]
+                backbone.model(**backbone.tokenize(chunk))
+                rows += len(chunk)
+    return rows / (time.perf_counter() - began)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--profiles", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=16, help="concurrent clients")
+    parser.add_argument("--items", type=int, default=8, help="items (profile, text) per request")
+    parser.add_argument("--texts", type=int, default=256, help="distinct news texts to draw from")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=10.0, help="client time per round")
+    parser.add_argument("--backbone-seconds", type=float, default=4.0, help="in-process time per round")
+    args = parser.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import httpx
+
+    from profilekit.settings import Settings
+
+    load_before = os.getloadavg()[0]  # other work on the machine skews both sides (see docs/benchmarks.md)
+    texts, categories = news_sample(args.texts)
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as folder:
+        settings = Settings(data_dir=Path(folder))
+        began = time.perf_counter()
+        key, ids, stored, engine = make_profiles(settings, args.profiles, categories)
+        report("profiles", f"{len(ids)} X-PEFT hard (k=50, N={settings.default_pool_size} random pool), "
+                           "random masks saved by the engine, not trained")
+        report("profile_setup_seconds", time.perf_counter() - began)
+        report("artifact_stored_bytes", stored)
+        process, url, server_output = start_server(Path(folder))
+        errors: list[str] = []
+        try:
+            warm = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=300)
+            for start in range(0, len(ids), 64):  # every artifact loaded once, as in steady serving
+                chunk = ids[start:start + 64]
+                response = warm.post("/v1/predict", json={"items": [{"profile_id": p, "text": texts[0]}
+                                                                    for p in chunk]})
+                if response.status_code != 200:
+                    raise SystemExit(f"warming the cache failed: {response.status_code} {response.text}")
+            backbone_rows_per_second(engine.backbone, texts, settings.max_batch_size, 0)  # one warm-up pass
+            ratios, backbone_rates, served_rates, latencies = [], [], [], []
+            rows = wall = batch_rows = batches = 0.0
+            for round_ in range(args.rounds):
+                rate = backbone_rows_per_second(engine.backbone, texts, settings.max_batch_size,
+                                                args.backbone_seconds)
+                before = batch_metrics(url)
+                served = asyncio.run(clients(url, key, ids, texts, concurrency=args.clients, items=args.items,
+                                             seconds=args.seconds, seed=round_))
+                after = batch_metrics(url)
+                backbone_rates.append(rate)
+                served_rates.append(served["rows"] / served["wall"])
+                ratios.append(served_rates[-1] / rate)
+                latencies += served["latencies"]
+                errors += served["errors"]
+                rows, wall = rows + served["rows"], wall + served["wall"]
+                batch_rows, batches = batch_rows + after[0] - before[0], batches + after[1] - before[1]
+        except BaseException:
+            errors = ["the benchmark stopped"]
+            raise
+        finally:
+            stop_server(process)
+            if errors:  # show what the server said
+                print("server output (last lines):\n" + "".join(server_output), file=sys.stderr)
+    if errors:
+        print(f"{len(errors)} requests failed; the first: {errors[0]}", file=sys.stderr)
+    if not latencies:
+        raise SystemExit("no request succeeded")
+    latencies.sort()
+    report("clients", args.clients)
+    report("items_per_request", args.items)
+    report("rounds", args.rounds)
+    report("requests", len(latencies))
+    report("failed_requests", len(errors))
+    report("requests_per_second", len(latencies) / wall)
+    report("served_rows_per_second", rows / wall)
+    report("latency_p50_ms", 1000 * latencies[len(latencies) // 2])
+    report("latency_p99_ms", 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))])
+    report("mean_batch_size", batch_rows / batches)
+    report("backbone_rows_per_second", statistics.median(backbone_rates))
+    report("served_throughput_ratio", statistics.median(ratios))
+    for name, values in (("served_throughput_ratio", ratios), ("served_rows_per_second", served_rates),
+                         ("backbone_rows_per_second", backbone_rates)):
+        report(f"{name}_per_round", " ".join(f"{v:.3f}" for v in values))
+    report("load_average_1min_before_after", f"{load_before:.2f} {os.getloadavg()[0]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
