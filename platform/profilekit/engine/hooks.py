@@ -1,4 +1,7 @@
-"""Where per-row adapters attach to the backbone: the output block of each transformer layer.
+"""Where per-row effects attach to the backbone.
+
+Token biases (AoT) are added to a layer's input hidden states by a forward pre-hook, installed only
+for a forward that has them. Adapters attach to the output block of each transformer layer:
 
 Pfeiffer placement, as the `adapters` library's SeqBnConfig computes it in BertOutput/RobertaOutput:
     h = dropout(dense(intermediate))           # FFN output before its residual
@@ -17,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from profilekit.methods.base import AdapterWeights
+from profilekit.methods.effects import TokenBias
 
 
 @dataclass
@@ -64,3 +68,32 @@ class AdapterOutput(nn.Module):
         outs = [apply_adapter(x[g.rows], residual[g.rows], g.weights, g.slot, self.layer_index, inner.LayerNorm)
                 for g in groups]
         return x.index_put((rows,), torch.cat(outs))
+
+
+class TokenBiasHook:
+    """Forward pre-hook of layer i: hidden [B, S', d] += each AoT group's bias rows on its own rows.
+    Biases index the tokenizer's columns; AoT rows carry no prompt, so those are their layout's columns."""
+
+    def __init__(self, layer_index: int, groups: list[tuple[torch.Tensor, TokenBias]]):
+        self.layer_index = layer_index
+        self.groups = groups  # (rows [R], bias) per group
+
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        for rows, bias in self.groups:
+            add = bias.layer(self.layer_index, hidden.dtype)  # [R, S, d]
+            width = hidden.shape[1]
+            add = F.pad(add, (0, 0, 0, width - add.shape[1])) if add.shape[1] < width else add[:, :width]
+            if rows.numel() == hidden.shape[0]:  # every row in this group (rows are ascending)
+                hidden = hidden + add
+            else:
+                hidden = hidden.index_add(0, rows, add)
+        if args:
+            return (hidden, *args[1:]), kwargs
+        return args, kwargs | {"hidden_states": hidden}
+
+
+def install_token_biases(layers: list[nn.Module], groups: list[tuple[torch.Tensor, TokenBias]]) -> list:
+    """Register the pre-hooks for one forward; the caller removes the returned handles afterwards."""
+    return [layer.register_forward_pre_hook(TokenBiasHook(i, groups), with_kwargs=True)
+            for i, layer in enumerate(layers)]

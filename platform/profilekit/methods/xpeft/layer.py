@@ -77,7 +77,7 @@ def aggregate(weights: torch.Tensor, pool) -> AdapterWeights:
 
 
 def compose(states: list[XPeftState], ctx: EngineContext, *, training: bool,
-            generators: list[torch.Generator] | None) -> AdapterWeights:
+            generators: list[torch.Generator] | None, rows=None) -> AdapterWeights:
     config = states[0].config
     for state in states:
         if state.pool_hash != ctx.pool.pool_hash:

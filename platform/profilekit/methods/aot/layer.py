@@ -1,0 +1,133 @@
+"""AoT P-Tuning math: the bias rows P_i[x] of only the tokens present, for every layer at once.
+
+A group of P profiles with R rows: each profile's distinct token ids (padding excluded) are
+gathered into ids [P, T] (T = the largest count, shorter lists padded), and the factors produce
+rows [P, L, T, d]. No |V|×d table is ever formed, in training or serving.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from profilekit.errors import ConfigError
+from profilekit.methods.aot.config import AoTFCConfig, AoTKronConfig
+from profilekit.methods.base import EngineContext, ProfileState
+from profilekit.methods.effects import Effects, GroupRows, TokenBias
+
+
+class AoTFCState(ProfileState):
+    method = "aot_fc"
+
+    def __init__(self, config: AoTFCConfig, ctx: EngineContext, labels, generator: torch.Generator):
+        super().__init__(config, labels)
+        L, d, r = ctx.num_layers, ctx.hidden_size, config.rank
+        # W1 random, scaled so that E·W1 has about unit scale; W2, b1, b2 zero: P_i starts at 0
+        scale = 1.0 / (math.sqrt(d) * float(ctx.embeddings.float().std()))
+        self.w1 = nn.Parameter(torch.randn(L, d, r, generator=generator) * scale)  # [L, d, r]
+        self.b1 = nn.Parameter(torch.zeros(L, r))
+        self.w2 = nn.Parameter(torch.zeros(L, r, d))  # [L, r, d]
+        self.b2 = nn.Parameter(torch.zeros(L, d))
+        self.init_head(d, generator)
+
+
+def kron_shape(config: AoTKronConfig, vocab_size: int) -> tuple[int, int]:
+    """(a, b) with a·b ≥ |V|: the config's, or ⌈√|V|⌉ and ⌈|V|/a⌉."""
+    a = config.a or math.ceil(math.sqrt(vocab_size))
+    b = config.b or math.ceil(vocab_size / a)
+    if a * b < vocab_size:
+        raise ConfigError(f"Kronecker AoT needs a·b ≥ |V|: a={a}, b={b} cover {a * b} of {vocab_size} token ids")
+    return a, b
+
+
+class AoTKronState(ProfileState):
+    method = "aot_kron"
+
+    def __init__(self, config: AoTKronConfig, ctx: EngineContext, labels, generator: torch.Generator):
+        super().__init__(config, labels)
+        L, d, r = ctx.num_layers, ctx.hidden_size, config.rank
+        a, b = kron_shape(config, ctx.vocab_size)
+        self.b_rows = b  # row x reads W_L[x div b] and W_M[x mod b]
+        # W_L, W_M random with rows of about unit norm, so kron rows have about unit norm; W_R zero
+        self.w_left = nn.Parameter(torch.randn(L, a, r, generator=generator) / math.sqrt(r))  # [L, a, r]
+        self.w_mid = nn.Parameter(torch.randn(L, b, r, generator=generator) / math.sqrt(r))  # [L, b, r]
+        self.w_right = nn.Parameter(torch.zeros(L, r * r, d))  # [L, r², d]
+        self.init_head(d, generator)
+
+
+def present_tokens(rows: GroupRows, num_profiles: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
+    """Each profile's distinct token ids, in ascending order, and where each row's tokens find them.
+    → ids [P, T] (padded with 0), pos [R, S] (index into T; 0 at padding), counts per profile."""
+    valid = rows.attention_mask.bool()  # [R, S]
+    width = int(rows.input_ids.max()) + 1
+    key = rows.slot.unsqueeze(1) * width + rows.input_ids  # [R, S], one key per (profile, token id)
+    keys, inverse = torch.unique(key[valid], return_inverse=True)  # sorted, so grouped by profile
+    profile, token = keys // width, keys % width
+    counts = torch.bincount(profile, minlength=num_profiles)  # [P]
+    within = torch.arange(len(keys), device=keys.device) - (torch.cumsum(counts, 0) - counts)[profile]
+    counts_list = counts.tolist()
+    ids = torch.zeros(num_profiles, max(counts_list), dtype=torch.long, device=keys.device)
+    ids[profile, within] = token
+    pos = torch.zeros_like(rows.input_ids)
+    pos[valid] = within[inverse]
+    return ids, pos, counts_list
+
+
+def dropout_masks(counts: list[int], shape: tuple[int, int], p: float, generators, device) -> torch.Tensor:
+    """[P, L, T, d] inverted-dropout masks, each profile's drawn from its own generator with the shape of
+    its own tokens (so a profile's noise does not depend on the other profiles in the batch)."""
+    L, d = shape
+    T = max(counts)
+    masks = []
+    for count, generator in zip(counts, generators or [None] * len(counts), strict=True):
+        keep = torch.rand(L, count, d, generator=generator, device=None if generator is None else generator.device) >= p
+        masks.append(F.pad(keep.to(device, torch.float32) / (1 - p), (0, 0, 0, T - count)))
+    return torch.stack(masks)
+
+
+def fc_rows(states: list[AoTFCState], ids: torch.Tensor, embeddings: torch.Tensor,
+            drop: torch.Tensor | None) -> torch.Tensor:
+    """P_i[x] = f(E[x]·W1_i + b1_i)·W2_i + b2_i for the given ids [P, T] → [P, L, T, d]."""
+    w1, b1 = torch.stack([s.w1 for s in states]), torch.stack([s.b1 for s in states])  # [P, L, d, r], [P, L, r]
+    w2, b2 = torch.stack([s.w2 for s in states]), torch.stack([s.b2 for s in states])  # [P, L, r, d], [P, L, d]
+    e = embeddings[ids].to(w1.dtype).unsqueeze(1)  # [P, 1, T, d] rows of the frozen E
+    if drop is not None:
+        e = e * drop  # [P, L, T, d] dropout on the E rows
+    f = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}[states[0].config.activation]
+    hidden = f(e @ w1 + b1.unsqueeze(2))  # [P, L, T, r]
+    return hidden @ w2 + b2.unsqueeze(2)  # [P, L, T, d]
+
+
+def kron_rows(states: list[AoTKronState], ids: torch.Tensor) -> torch.Tensor:
+    """P_i[x] = kron(W_L[x div b], W_M[x mod b])·W_R for the given ids [P, T] → [P, L, T, d]."""
+    w_left, w_mid = torch.stack([s.w_left for s in states]), torch.stack([s.w_mid for s in states])
+    w_right = torch.stack([s.w_right for s in states])  # [P, L, r², d]
+    P, L, _, r = w_left.shape
+    b = states[0].b_rows
+    T = ids.shape[1]
+
+    def rows_of(table, index):  # table [P, L, n, r], index [P, T] → [P, L, T, r]
+        return torch.gather(table, 2, index[:, None, :, None].expand(P, L, T, r))
+
+    left, mid = rows_of(w_left, ids // b), rows_of(w_mid, ids % b)
+    kron = (left.unsqueeze(-1) * mid.unsqueeze(-2)).reshape(P, L, T, r * r)  # [P, L, T, r²]
+    return kron @ w_right  # [P, L, T, d]
+
+
+def compose(states, ctx: EngineContext, *, training: bool, generators, rows: GroupRows) -> Effects:
+    config = states[0].config
+    ids, pos, counts = present_tokens(rows, len(states))
+    drop = None
+    if training and config.dropout > 0:
+        drop = dropout_masks(counts, (ctx.num_layers, ctx.hidden_size), config.dropout, generators, ids.device)
+    if isinstance(config, AoTFCConfig):
+        bias = fc_rows(states, ids, ctx.embeddings, drop)
+    else:
+        bias = kron_rows(states, ids)
+        if drop is not None:
+            bias = bias * drop  # dropout on the bias rows P_x
+    valid = rows.attention_mask.unsqueeze(-1).to(bias.dtype)  # [R, S, 1]
+    return Effects(token_bias=TokenBias(bias, rows.slot.unsqueeze(1), pos, valid))
