@@ -27,7 +27,7 @@ class BatchOutput:
     pooled: torch.Tensor  # [B, d] mean over each row's text tokens (prompt positions excluded)
     logits: torch.Tensor  # [B, C_max]; padding and rows without a head hold the dtype's minimum
     labels: list[tuple[str, ...] | None]  # per row: the labels its logits score, None for plain rows
-    hidden: torch.Tensor | None = None  # [B, S, d] last hidden states of the text tokens, in input_ids' columns
+    hidden: torch.Tensor | None = None  # [B, S, d] last hidden states of the text tokens (input_ids' columns)
 
 
 @dataclass

@@ -72,7 +72,7 @@ class AdapterOutput(nn.Module):
 
 class TokenBiasHook:
     """Forward pre-hook of layer i: hidden [B, S', d] += each AoT group's bias rows on its own rows.
-    Biases index the tokenizer's columns; AoT rows carry no prompt, so those are their layout's columns."""
+    Biases index the tokenizer's columns; AoT rows carry no prompt, so these are their columns here."""
 
     def __init__(self, layer_index: int, groups: list[tuple[torch.Tensor, TokenBias]]):
         self.layer_index = layer_index
@@ -82,8 +82,10 @@ class TokenBiasHook:
         hidden = args[0] if args else kwargs["hidden_states"]
         for rows, bias in self.groups:
             add = bias.layer(self.layer_index, hidden.dtype)  # [R, S, d]
-            width = hidden.shape[1]
-            add = F.pad(add, (0, 0, 0, width - add.shape[1])) if add.shape[1] < width else add[:, :width]
+            width = hidden.shape[1]  # S' ≥ S when other rows carry prompts
+            if add.shape[1] < width:
+                add = F.pad(add, (0, 0, 0, width - add.shape[1]))
+            add = add[:, :width]
             if rows.numel() == hidden.shape[0]:  # every row in this group (rows are ascending)
                 hidden = hidden + add
             else:

@@ -33,21 +33,22 @@ class PromptLayout:
     text_shape: tuple[int, int]  # (B, S)
 
     def text_hidden(self, hidden: torch.Tensor) -> torch.Tensor:
-        """[B, S', d] → [B, S, d]: the hidden states of the text tokens in the input's columns (0 at padding)."""
+        """[B, S', d] → [B, S, d]: the text tokens' hidden states in the input's columns (0 at padding)."""
         out = hidden.new_zeros(*self.text_shape, hidden.shape[-1])
         return out.index_put((self.rows, self.cols), hidden[self.rows, self.target])
 
 
 def check_right_padded(attention_mask: torch.Tensor) -> None:
     """Prompts go after [CLS] at column 0, so every row must start with a token and pad on the right."""
-    if not bool((attention_mask.cummin(dim=1).values == attention_mask).all()) or not bool(attention_mask[:, 0].all()):
+    right_padded = bool((attention_mask.cummin(dim=1).values == attention_mask).all())
+    if not right_padded or not bool(attention_mask[:, 0].all()):
         raise BatchError("rows with prompts need right-padded inputs that start with [CLS] "
                          "(attention_mask of the form 1…1 0…0); tokenize with Backbone.tokenize")
 
 
 def build_layout(word: torch.Tensor, attention_mask: torch.Tensor,
                  prompts: list[tuple[torch.Tensor, torch.Tensor]], max_positions: int) -> PromptLayout:
-    """word [B, S, d] the text's input word embeddings; prompts: (rows [R], vectors [R, m, d]) per group."""
+    """word [B, S, d]: the text's input word embeddings; prompts: (rows [R], vectors [R, m, d]) per group."""
     check_right_padded(attention_mask)
     B, S, d = word.shape
     lengths = torch.zeros(B, dtype=torch.long, device=word.device)  # [B] prompt length of each row

@@ -207,8 +207,9 @@ def count(params: list[torch.Tensor]) -> int:
 def save_factors(state: ProfileState, ctx: EngineContext, names: tuple[str, ...]) -> Artifact:
     """An artifact whose payload is the method's named float32 tensors (safetensors) and whose
     extras hold the header and the head: the factors are what is stored, never a fused table."""
-    payload = st_save({name: getattr(state, name).detach().to("cpu", torch.float32).contiguous() for name in names})
-    return Artifact(state.method, payload, write_extras(head_tensors(state), base_header(state.method, state, ctx)))
+    factors = {name: getattr(state, name).detach().to("cpu", torch.float32).contiguous() for name in names}
+    extras = write_extras(head_tensors(state), base_header(state.method, state, ctx))
+    return Artifact(state.method, st_save(factors), extras)
 
 
 def load_factors(artifact: Artifact, ctx: EngineContext, state_class: type, config_class: type,

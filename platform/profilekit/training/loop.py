@@ -163,7 +163,8 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
                    steps_per_epoch * config.epochs)
         jobs.append(job)
         own = state.optimizer_groups()  # e.g. method at lr, head at head_lr; DePT: prompt, low-rank, head
-        groups += [group | {"base_lr": group["lr"], "weight_decay": state.config.weight_decay} for group in own]
+        decay = state.config.weight_decay
+        groups += [group | {"base_lr": group["lr"], "weight_decay": decay} for group in own]
         job.num_groups = len(own)
     optimizer = torch.optim.AdamW(groups)
     per_epoch = [j.total_steps // config.epochs for j in jobs]  # chunks per epoch of each profile

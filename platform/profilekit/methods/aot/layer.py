@@ -39,7 +39,8 @@ def kron_shape(config: AoTKronConfig, vocab_size: int) -> tuple[int, int]:
     a = config.a or math.ceil(math.sqrt(vocab_size))
     b = config.b or math.ceil(vocab_size / a)
     if a * b < vocab_size:
-        raise ConfigError(f"Kronecker AoT needs a·b ≥ |V|: a={a}, b={b} cover {a * b} of {vocab_size} token ids")
+        raise ConfigError(f"Kronecker AoT needs a·b ≥ |V|: a={a}, b={b} cover {a * b} of {vocab_size} "
+                          "token ids")
     return a, b
 
 
@@ -83,7 +84,8 @@ def dropout_masks(counts: list[int], shape: tuple[int, int], p: float, generator
     T = max(counts)
     masks = []
     for count, generator in zip(counts, generators or [None] * len(counts), strict=True):
-        keep = torch.rand(L, count, d, generator=generator, device=None if generator is None else generator.device) >= p
+        where = None if generator is None else generator.device
+        keep = torch.rand(L, count, d, generator=generator, device=where) >= p
         masks.append(F.pad(keep.to(device, torch.float32) / (1 - p), (0, 0, 0, T - count)))
     return torch.stack(masks)
 
@@ -91,8 +93,10 @@ def dropout_masks(counts: list[int], shape: tuple[int, int], p: float, generator
 def fc_rows(states: list[AoTFCState], ids: torch.Tensor, embeddings: torch.Tensor,
             drop: torch.Tensor | None) -> torch.Tensor:
     """P_i[x] = f(E[x]·W1_i + b1_i)·W2_i + b2_i for the given ids [P, T] → [P, L, T, d]."""
-    w1, b1 = torch.stack([s.w1 for s in states]), torch.stack([s.b1 for s in states])  # [P, L, d, r], [P, L, r]
-    w2, b2 = torch.stack([s.w2 for s in states]), torch.stack([s.b2 for s in states])  # [P, L, r, d], [P, L, d]
+    w1 = torch.stack([s.w1 for s in states])  # [P, L, d, r]
+    b1 = torch.stack([s.b1 for s in states])  # [P, L, r]
+    w2 = torch.stack([s.w2 for s in states])  # [P, L, r, d]
+    b2 = torch.stack([s.b2 for s in states])  # [P, L, d]
     e = embeddings[ids].to(w1.dtype).unsqueeze(1)  # [P, 1, T, d] rows of the frozen E
     if drop is not None:
         e = e * drop  # [P, L, T, d] dropout on the E rows
@@ -122,7 +126,8 @@ def compose(states, ctx: EngineContext, *, training: bool, generators, rows: Gro
     ids, pos, counts = present_tokens(rows, len(states))
     drop = None
     if training and config.dropout > 0:
-        drop = dropout_masks(counts, (ctx.num_layers, ctx.hidden_size), config.dropout, generators, ids.device)
+        shape = (ctx.num_layers, ctx.hidden_size)
+        drop = dropout_masks(counts, shape, config.dropout, generators, ids.device)
     if isinstance(config, AoTFCConfig):
         bias = fc_rows(states, ids, ctx.embeddings, drop)
     else:

@@ -17,10 +17,12 @@ class DePTConfig(MethodConfig):
     rank: int = field(default=8, metadata={"help": "r, rank of the word-embedding update A·B."})
     max_positions: int = field(default=128, metadata={
         "help": "s, text positions covered by A (the backbone's max_length; longer inputs are refused)."})
-    lr: float = field(default=3e-2, metadata={"help": "α1, learning rate of the prompt P_s (paper: 3e-1…5e-1 on "
-                                              "T5; chosen by our evaluation for MiniLM with AdamW)."})
-    low_rank_lr: float = field(default=1e-3, metadata={"help": "α2, learning rate of A and B (paper: 1e-4…1e-3)."})
-    init_first_id: int = field(default=1996, metadata={"help": "As prompt_tuning: first id of the sampled range."})
+    lr: float = field(default=3e-2, metadata={
+        "help": "α1, learning rate of the prompt P_s (paper: 3e-1…5e-1 on T5; ours as prompt_tuning's)."})
+    low_rank_lr: float = field(default=1e-3, metadata={
+        "help": "α2, learning rate of A and B (paper: 1e-4…1e-3)."})
+    init_first_id: int = field(default=1996, metadata={
+        "help": "As prompt_tuning: first id of the sampled range."})
     init_vocab: int = field(default=5000, metadata={"help": "As prompt_tuning: size of the sampled range."})
 
     def __post_init__(self):

@@ -42,4 +42,5 @@ def compose(states: list[DePTState], ctx: EngineContext, *, training, generators
                          "(raise max_positions or tokenize with a smaller max_length)")
     a = torch.stack([st.a[:length] for st in states])  # [P, S, r]
     b = torch.stack([st.b for st in states])  # [P, r, d]
-    return Effects(prompt=torch.stack([st.prompt for st in states]), embedding_delta=a @ b)  # [P, m, d], [P, S, d]
+    prompt = torch.stack([st.prompt for st in states])  # [P, m, d]
+    return Effects(prompt=prompt, embedding_delta=a @ b)  # delta [P, S, d]

@@ -16,12 +16,13 @@ class DPTConfig(MethodConfig):
     bottleneck: int = field(default=10, metadata={"help": "k, the inner dimension of U·V (paper: 10)."})
     init_std: float = field(default=0.0, metadata={
         "help": "Std of the entries of the initial P; 0 = the std of the backbone's word embeddings."})
-    lr: float = field(default=3e-2, metadata={"help": "Learning rate of U and V (paper: 0.3 with T5; chosen by "
-                                              "our evaluation for MiniLM with AdamW)."})
+    lr: float = field(default=3e-2, metadata={
+        "help": "Learning rate of U and V (paper: 0.3 with T5; ours as prompt_tuning's)."})
 
     def __post_init__(self):
         super().__post_init__()
         if self.length < 1 or self.bottleneck < 1:
-            raise ConfigError(f"length and bottleneck must be at least 1, got {self.length}, {self.bottleneck}")
+            raise ConfigError(f"length and bottleneck must be at least 1, got {self.length} and "
+                              f"{self.bottleneck}")
         if self.init_std < 0:
             raise ConfigError(f"init_std must be ≥ 0, got {self.init_std}")

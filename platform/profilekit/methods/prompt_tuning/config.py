@@ -14,12 +14,13 @@ class PromptTuningConfig(MethodConfig):
 
     length: int = field(default=20, metadata={"help": "l, virtual tokens of the prompt (papers: 100 on T5)."})
     init_first_id: int = field(default=1996, metadata={
-        "help": "First token id of the range whose embeddings initialise the prompt; BERT uncased vocabularies "
-                "(MiniLM) hold whole words in frequency order from id 1996 ('the'). Clipped to the vocabulary."})
+        "help": "First token id of the range whose embeddings initialise the prompt; BERT uncased "
+                "vocabularies (MiniLM) hold whole words in frequency order from id 1996 ('the'). Clipped to "
+                "the vocabulary."})
     init_vocab: int = field(default=5000, metadata={
         "help": "Size of that range (Lester et al. sample the 5,000 most common tokens)."})
-    lr: float = field(default=3e-2, metadata={"help": "Learning rate of the prompt (papers: 0.3 with T5; chosen "
-                                              "by our evaluation for MiniLM with AdamW)."})
+    lr: float = field(default=3e-2, metadata={
+        "help": "Learning rate of the prompt (papers: 0.3 with T5; ours from a sweep with MiniLM, AdamW)."})
 
     def __post_init__(self):
         super().__post_init__()

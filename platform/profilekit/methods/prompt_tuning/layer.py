@@ -26,10 +26,11 @@ class PromptTuningState(ProfileState):
 
     def __init__(self, config: PromptTuningConfig, ctx: EngineContext, labels, generator: torch.Generator):
         super().__init__(config, labels)
-        self.prompt = nn.Parameter(sample_vocabulary(ctx, config.length, config.init_first_id, config.init_vocab,
-                                                     generator))  # [l, d]
+        initial = sample_vocabulary(ctx, config.length, config.init_first_id, config.init_vocab, generator)
+        self.prompt = nn.Parameter(initial)  # [l, d]
         self.init_head(ctx.hidden_size, generator)
 
 
-def compose(states: list[PromptTuningState], ctx: EngineContext, *, training, generators, rows=None) -> Effects:
+def compose(states: list[PromptTuningState], ctx: EngineContext, *, training, generators,
+            rows=None) -> Effects:
     return Effects(prompt=torch.stack([s.prompt for s in states]))  # [P, l, d]
