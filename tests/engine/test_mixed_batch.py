@@ -12,7 +12,7 @@ METHODS = ["xpeft_hard", "xpeft_soft", "aot_fc", "aot_kron", "dept", "dpt", "pro
 # sizes for the tiny backbone (d=32, |V|=1000, texts ≤ 32 tokens, 64 positions); different prompt
 # lengths so that rows of one batch carry prompts of 0, 3, 4 and 5 vectors
 TINY_CONFIGS = {"xpeft_hard": {"k": 3}, "aot_fc": {"rank": 4}, "aot_kron": {"rank": 3},
-                "dept": {"prompt_length": 3, "rank": 2, "max_positions": 32},
+                "dept": {"prompt_length": 3, "rank": 2, "max_length": 32},
                 "dpt": {"length": 5, "bottleneck": 3},
                 "prompt_tuning": {"length": 4}}
 
@@ -154,3 +154,14 @@ def test_artifact_for_another_pool_is_refused(tiny_backbone, tiny_pool):
     engine.pool = engine.ctx.pool = other
     with pytest.raises(ArtifactError, match="pool"):
         engine.load(blob)
+
+
+@pytest.mark.integration
+def test_all_methods_at_their_defaults_mix_on_minilm(fresh_minilm):
+    from profilekit.pool import PoolSpec, random_pool
+
+    engine = Engine(fresh_minilm, random_pool(PoolSpec(fresh_minilm.backbone_id, 20, 6, 384, seed=1)))
+    states = [trained_looking(engine.new_state(m, ["a", "b"], seed=i, **({"k": 5} if m == "xpeft_hard" else {})),
+                              seed=i) for i, m in enumerate(METHODS)]
+    states += [None]
+    assert_rows_equal_single_runs(engine, (TEXTS * 2)[: len(states)], states)

@@ -126,7 +126,7 @@ def test_parameter_counts_match_the_papers_formulas_at_the_minilm_defaults():
     a, b, r = state.w_left.shape[1], state.w_mid.shape[1], state.config.rank
     assert a * b >= V and n == L * (a * r + b * r + r * r * d) == 164_256
     state, n = own("dept")
-    m, s, r = state.config.prompt_length, state.config.max_positions, state.config.rank
+    m, s, r = state.config.prompt_length, state.config.max_length, state.config.rank
     assert n == m * d + (s + d) * r == 7_936  # ≈ prompt tuning's l·d = 7,680 (the budget rule)
     state, n = own("dpt")
     assert n == state.config.length * state.config.bottleneck + state.config.bottleneck * d == 4_040
@@ -176,7 +176,7 @@ def test_inputs_the_methods_cannot_run_get_typed_errors(tiny_engine):
     long_prompt = new(tiny_engine, "prompt_tuning", ["a", "b"], length=40)
     with pytest.raises(BatchError, match="exceed the backbone's 64 positions"):
         run(tiny_engine, [TEXTS[0] * 3], [long_prompt])
-    short_dept = new(tiny_engine, "dept", ["a", "b"], max_positions=4)
+    short_dept = new(tiny_engine, "dept", ["a", "b"], max_length=4)
     with pytest.raises(BatchError, match="s=4"):
         run(tiny_engine, [TEXTS[0]], [short_dept])
     tokens = tiny_engine.backbone.tokenize(TEXTS[:2])

@@ -47,6 +47,11 @@ class EngineContext:
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
     embeddings: torch.Tensor | None = None  # [|V|, d] the frozen input word-embedding matrix E
+    embedding_std: float = 0.0  # std of E's entries, the scale of initialisations drawn to match it
+
+    def __post_init__(self):
+        if self.embeddings is not None and not self.embedding_std:
+            self.embedding_std = float(self.embeddings.detach().float().std())
 
 
 @dataclass

@@ -26,7 +26,7 @@ class AoTFCState(ProfileState):
         super().__init__(config, labels)
         L, d, r = ctx.num_layers, ctx.hidden_size, config.rank
         # W1 random, scaled so that E·W1 has about unit scale; W2, b1, b2 zero: P_i starts at 0
-        scale = 1.0 / (math.sqrt(d) * float(ctx.embeddings.float().std()))
+        scale = 1.0 / (math.sqrt(d) * ctx.embedding_std)
         self.w1 = nn.Parameter(torch.randn(L, d, r, generator=generator) * scale)  # [L, d, r]
         self.b1 = nn.Parameter(torch.zeros(L, r))
         self.w2 = nn.Parameter(torch.zeros(L, r, d))  # [L, r, d]

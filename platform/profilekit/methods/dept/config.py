@@ -15,7 +15,7 @@ class DePTConfig(MethodConfig):
 
     prompt_length: int = field(default=10, metadata={"help": "m, virtual tokens of the short prompt."})
     rank: int = field(default=8, metadata={"help": "r, rank of the word-embedding update A·B."})
-    max_positions: int = field(default=128, metadata={
+    max_length: int = field(default=128, metadata={
         "help": "s, text positions covered by A (the backbone's max_length; longer inputs are refused)."})
     lr: float = field(default=3e-2, metadata={
         "help": "α1, learning rate of the prompt P_s (paper: 3e-1…5e-1 on T5; ours as prompt_tuning's)."})
@@ -27,7 +27,7 @@ class DePTConfig(MethodConfig):
 
     def __post_init__(self):
         super().__post_init__()
-        if min(self.prompt_length, self.rank, self.max_positions) < 1:
-            raise ConfigError("prompt_length, rank and max_positions must be at least 1")
+        if min(self.prompt_length, self.rank, self.max_length) < 1:
+            raise ConfigError("prompt_length, rank and max_length must be at least 1")
         if self.low_rank_lr <= 0:
             raise ConfigError(f"low_rank_lr must be positive, got {self.low_rank_lr}")

@@ -20,7 +20,7 @@ class DePTState(ProfileState):
 
     def __init__(self, config: DePTConfig, ctx: EngineContext, labels, generator: torch.Generator):
         super().__init__(config, labels)
-        s, r, d = config.max_positions, config.rank, ctx.hidden_size
+        s, r, d = config.max_length, config.rank, ctx.hidden_size
         self.prompt = nn.Parameter(sample_vocabulary(ctx, config.prompt_length, config.init_first_id,
                                                      config.init_vocab, generator))  # [m, d]
         self.a = nn.Parameter(torch.randn(s, r, generator=generator) / math.sqrt(r))  # [s, r] Gaussian
@@ -36,10 +36,10 @@ class DePTState(ProfileState):
 
 def compose(states: list[DePTState], ctx: EngineContext, *, training, generators, rows: GroupRows) -> Effects:
     length = rows.input_ids.shape[1]
-    s = states[0].config.max_positions
+    s = states[0].config.max_length
     if length > s:
         raise BatchError(f"DePT covers s={s} text positions; this batch has texts of {length} tokens "
-                         "(raise max_positions or tokenize with a smaller max_length)")
+                         "(raise its max_length or tokenize shorter texts)")
     a = torch.stack([st.a[:length] for st in states])  # [P, S, r]
     b = torch.stack([st.b for st in states])  # [P, r, d]
     prompt = torch.stack([st.prompt for st in states])  # [P, m, d]

@@ -18,7 +18,7 @@ class DPTState(ProfileState):
     def __init__(self, config: DPTConfig, ctx: EngineContext, labels, generator: torch.Generator):
         super().__init__(config, labels)
         k, d = config.bottleneck, ctx.hidden_size
-        std = config.init_std or float(ctx.embeddings.float().std())
+        std = config.init_std or ctx.embedding_std
         # U ~ N(0, 1), V ~ N(0, std/√k): the entries of U·V start with the chosen std
         self.u = nn.Parameter(torch.randn(config.length, k, generator=generator))  # [l, k]
         self.v = nn.Parameter(torch.randn(k, d, generator=generator) * std / math.sqrt(k))  # [k, d]
