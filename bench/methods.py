@@ -1,7 +1,8 @@
 """Serving throughput of every method (issue #3): `.venv/bin/python -m bench.methods` from the repo root.
 
-Prints `name: value` lines measured in one run on the packaged MiniLM with each method's defaults,
-all timed in alternation with the plain backbone on the same 64 texts:
+Prints `name: value` lines measured in one run on the packaged MiniLM with each method's defaults.
+Every measurement is timed between two runs of the plain backbone on the same 64 texts, and each
+ratio is the median over the repeats (the machine may be shared; see bench/common.py):
 - throughput_ratio_<method>: 64 rows of 64 distinct profiles of that method / the plain backbone
   (1.0 = as fast as the plain backbone; prompt methods also process their prompt's extra tokens);
 - prompt_cost_ratio_<method>: for prompt methods, the plain backbone on the same texts lengthened by
@@ -18,7 +19,7 @@ import argparse
 
 import torch
 
-from bench.common import interleaved, news_texts, report
+from bench.common import news_texts, paired_ratios, report
 from profilekit.backbone import load_backbone
 from profilekit.engine import Engine
 from profilekit.pool import PoolSpec, random_pool
@@ -75,20 +76,20 @@ def main() -> None:
             backbone.model(**batch)
         return run
 
-    fns = {"plain": plain_of(tokens)} | {m: serve(profiles[m]) for m in METHODS} | {"mixed_all": serve(mixed)}
+    fns = {m: serve(profiles[m]) for m in METHODS} | {"mixed_all": serve(mixed)}
     filler = backbone.tokenizer.convert_tokens_to_ids("the")  # an ordinary token for each prompt vector
     lengths = {m: getattr(profiles[m][0].config, field) for m, field in PROMPT_LENGTH.items()}
     for extra in sorted(set(lengths.values())):
         fns[f"plain_plus_{extra}"] = plain_of(lengthened(tokens, extra, filler))
-    times = interleaved(fns, repeats=args.repeats)
+    ratios, plain_seconds = paired_ratios(plain_of(tokens), fns, repeats=args.repeats)
     report("rows", len(texts))
     report("mean_text_tokens", float(tokens["attention_mask"].sum(1).float().mean()))
-    report("plain_backbone_rows_per_second", len(texts) / times["plain"])
+    report("plain_backbone_rows_per_second", len(texts) / plain_seconds)
     for method in METHODS:
-        report(f"throughput_ratio_{method}", times["plain"] / times[method])
-    for method, extra in lengths.items():
-        report(f"prompt_cost_ratio_{method}", times[f"plain_plus_{extra}"] / times[method])
-    report("throughput_ratio_mixed_all", times["plain"] / times["mixed_all"])
+        report(f"throughput_ratio_{method}", ratios[method])
+    for method, extra in lengths.items():  # (plain / method) / (plain / plain with m more tokens)
+        report(f"prompt_cost_ratio_{method}", ratios[method] / ratios[f"plain_plus_{extra}"])
+    report("throughput_ratio_mixed_all", ratios["mixed_all"])
     for method in ALL:
         report(f"payload_bytes_{method}", engine.save(profiles[method][0]).payload_bytes)
 

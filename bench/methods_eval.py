@@ -46,6 +46,7 @@ def main() -> None:
     parser.add_argument("--min-rows", type=int, default=40)
     parser.add_argument("--max-rows", type=int, default=80)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=16, help="rows of one profile per step")
     parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument("--set", action="append", default=[], help="method.field=value")
     args = parser.parse_args()
@@ -57,7 +58,7 @@ def main() -> None:
                                                    backbone.hidden_size)))
     report("authors", len(profiles))
     report("rows", sum(len(p.texts) for p in profiles))
-    config = TrainConfig(epochs=args.epochs, seed=0)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=0)
     extra = overrides(args.set)
     table = []
     for method in args.methods.split(","):

@@ -83,26 +83,22 @@ def test_batches_without_prompts_or_biases_take_the_plain_path(tiny_engine, monk
     assert all(not layer._forward_pre_hooks for layer in tiny_engine.backbone.layers())  # bias hooks removed
 
 
-def test_aot_computes_bias_rows_only_for_the_tokens_present(tiny_engine, monkeypatch):
-    seen = []
-    original = aot_layer.fc_rows
+def test_aot_computes_bias_rows_only_for_the_tokens_present(tiny_engine):
+    from profilekit.methods.effects import GroupRows
 
-    def spy(states, ids, embeddings, drop):
-        seen.append(ids.clone())
-        return original(states, ids, embeddings, drop)
-
-    monkeypatch.setattr(aot_layer, "fc_rows", spy)
     a, b = (new(tiny_engine, "aot_fc", ["x", "y"], seed=s) for s in (1, 2))
-    texts = TEXTS[:3]
-    tokens = tiny_engine.backbone.tokenize(texts)
-    run(tiny_engine, texts, [a, b, a])
-    ids = seen[-1]  # [P, T]: profile a's then b's distinct token ids
+    tokens = tiny_engine.backbone.tokenize(TEXTS[:3])
+    rows = GroupRows(tokens["input_ids"], tokens["attention_mask"], torch.tensor([0, 1, 0]))  # a, b, a
+    effects = aot_layer.compose([a, b], tiny_engine.ctx, training=False, generators=None, rows=rows)
     present = [set(tokens["input_ids"][r][tokens["attention_mask"][r].bool()].tolist()) for r in range(3)]
     a_tokens, b_tokens = present[0] | present[2], present[1]
-    assert ids.shape == (2, max(len(a_tokens), len(b_tokens)))
-    assert set(ids[0, :len(a_tokens)].tolist()) == a_tokens
-    assert set(ids[1, :len(b_tokens)].tolist()) == b_tokens
-    assert ids.shape[1] < 40 < tiny_engine.ctx.vocab_size  # never a |V|-row table
+    T = max(len(a_tokens), len(b_tokens))
+    for layer in range(2):  # each layer computes [P, T, d] rows: T = the most distinct ids of one profile
+        assert effects.token_bias.layer_rows(layer).shape == (2, T, 32)
+    ids, _, counts = aot_layer.present_tokens(rows, 2)
+    assert counts == [len(a_tokens), len(b_tokens)]
+    assert set(ids[0, :counts[0]].tolist()) == a_tokens and set(ids[1, :counts[1]].tolist()) == b_tokens
+    assert T < 40 < tiny_engine.ctx.vocab_size  # never a |V|-row table
 
 
 def minilm_context() -> EngineContext:
@@ -206,10 +202,10 @@ def test_artifact_with_factors_of_another_shape_is_refused(tiny_engine):
 def test_kronecker_rows_are_the_kronecker_product_of_factor_rows(tiny_engine):
     state = trained_looking(new(tiny_engine, "aot_kron", ["a", "b"]), 9)
     ids = torch.tensor([[0, 7, 999]])
-    rows = aot_layer.kron_rows([state], ids)  # [1, L, 3, d]
+    rows = aot_layer.kron_bias([state], ids, drop=None)  # layer → [1, 3, d]
     b = state.b_rows
     for t, x in enumerate(ids[0].tolist()):
         for layer in range(2):
             kron = torch.kron(state.w_left[layer, x // b], state.w_mid[layer, x % b])  # [r²]
-            assert torch.allclose(rows[0, layer, t], kron @ state.w_right[layer], atol=1e-5)
+            assert torch.allclose(rows(layer)[0, t], kron @ state.w_right[layer], atol=1e-5)
     assert state.w_left.shape[1] * b >= tiny_engine.ctx.vocab_size

@@ -10,6 +10,7 @@ The engine merges the effects of every group into one forward; a row sees only i
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -30,17 +31,17 @@ class GroupRows:
 class TokenBias:
     """AoT biases of the group's rows, computed only for the (profile, token id) pairs present.
 
-    rows[p, l, t] is the bias of profile p's t-th distinct token before layer l; a row's token at
-    position j reads rows[slot, l, pos[j]]. Padding positions get zero."""
+    layer_rows(l)[p, t] is the bias of profile p's t-th distinct token before layer l (computed when
+    layer l runs); a row's token at position j reads layer_rows(l)[slot, pos[j]]. Padding gets zero."""
 
-    rows: torch.Tensor  # [P, L, T, d]
+    layer_rows: Callable[[int], torch.Tensor]  # layer → [P, T, d]
     slot: torch.Tensor  # [R, 1]
     pos: torch.Tensor  # [R, S] index into the T axis
     valid: torch.Tensor  # [R, S, 1] 1.0 at the text's tokens, 0.0 at padding
 
     def layer(self, layer: int, dtype: torch.dtype) -> torch.Tensor:
         """[R, S, d] bias added to the hidden states of the group's rows before `layer`."""
-        return (self.rows[self.slot, layer, self.pos] * self.valid).to(dtype)
+        return (self.layer_rows(layer)[self.slot, self.pos] * self.valid).to(dtype)
 
 
 @dataclass

@@ -2,12 +2,14 @@
 
 A group of P profiles with R rows: each profile's distinct token ids (padding excluded) are
 gathered into ids [P, T] (T = the largest count, shorter lists padded), and the factors produce
-rows [P, L, T, d]. No |V|×d table is ever formed, in training or serving.
+each layer's rows [P, T, d] when that layer runs. No |V|×d table is ever formed, in training or
+serving.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -90,25 +92,34 @@ def dropout_masks(counts: list[int], shape: tuple[int, int], p: float, generator
     return torch.stack(masks)
 
 
-def fc_rows(states: list[AoTFCState], ids: torch.Tensor, embeddings: torch.Tensor,
-            drop: torch.Tensor | None) -> torch.Tensor:
-    """P_i[x] = f(E[x]·W1_i + b1_i)·W2_i + b2_i for the given ids [P, T] → [P, L, T, d]."""
+def fc_bias(states: list[AoTFCState], ids: torch.Tensor, embeddings: torch.Tensor,
+            drop: torch.Tensor | None) -> Callable[[int], torch.Tensor]:
+    """P_i[x] = f(E[x]·W1_i + b1_i)·W2_i + b2_i for the ids [P, T]: the small [P, L, T, r] part now,
+    each layer's [P, T, d] rows when that layer asks (so at most one layer's rows are held at a time)."""
     w1 = torch.stack([s.w1 for s in states])  # [P, L, d, r]
     b1 = torch.stack([s.b1 for s in states])  # [P, L, r]
-    w2 = torch.stack([s.w2 for s in states])  # [P, L, r, d]
-    b2 = torch.stack([s.b2 for s in states])  # [P, L, d]
-    e = embeddings[ids].to(w1.dtype).unsqueeze(1)  # [P, 1, T, d] rows of the frozen E
+    P, L, d, r = w1.shape
+    e = embeddings[ids].to(w1.dtype)  # [P, T, d] rows of the frozen E
     if drop is not None:
-        e = e * drop  # [P, L, T, d] dropout on the E rows
+        pre = (e.unsqueeze(1) * drop) @ w1  # [P, L, T, r], dropout on the E rows, drawn per layer
+    else:  # one matmul for all layers: [P, T, d] @ [P, d, L·r]
+        pre = torch.bmm(e, w1.permute(0, 2, 1, 3).reshape(P, d, L * r)).reshape(P, -1, L, r).transpose(1, 2)
     f = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}[states[0].config.activation]
-    hidden = f(e @ w1 + b1.unsqueeze(2))  # [P, L, T, r]
-    return hidden @ w2 + b2.unsqueeze(2)  # [P, L, T, d]
+    hidden = f(pre + b1.unsqueeze(2))  # [P, L, T, r]
+
+    def at(layer: int) -> torch.Tensor:  # [P, T, d]
+        w2 = torch.stack([s.w2[layer] for s in states])  # [P, r, d]
+        b2 = torch.stack([s.b2[layer] for s in states])  # [P, d]
+        return torch.baddbmm(b2.unsqueeze(1), hidden[:, layer], w2)
+
+    return at
 
 
-def kron_rows(states: list[AoTKronState], ids: torch.Tensor) -> torch.Tensor:
-    """P_i[x] = kron(W_L[x div b], W_M[x mod b])·W_R for the given ids [P, T] → [P, L, T, d]."""
+def kron_bias(states: list[AoTKronState], ids: torch.Tensor,
+              drop: torch.Tensor | None) -> Callable[[int], torch.Tensor]:
+    """P_i[x] = kron(W_L[x div b], W_M[x mod b])·W_R for the ids [P, T]: the [P, L, T, r²] Kronecker
+    rows now, each layer's [P, T, d] rows (times its dropout mask when training) when asked."""
     w_left, w_mid = torch.stack([s.w_left for s in states]), torch.stack([s.w_mid for s in states])
-    w_right = torch.stack([s.w_right for s in states])  # [P, L, r², d]
     P, L, _, r = w_left.shape
     b = states[0].b_rows
     T = ids.shape[1]
@@ -118,7 +129,12 @@ def kron_rows(states: list[AoTKronState], ids: torch.Tensor) -> torch.Tensor:
 
     left, mid = rows_of(w_left, ids // b), rows_of(w_mid, ids % b)
     kron = (left.unsqueeze(-1) * mid.unsqueeze(-2)).reshape(P, L, T, r * r)  # [P, L, T, r²]
-    return kron @ w_right  # [P, L, T, d]
+
+    def at(layer: int) -> torch.Tensor:  # [P, T, d]
+        rows = kron[:, layer] @ torch.stack([s.w_right[layer] for s in states])  # [P, T, r²] @ [P, r², d]
+        return rows if drop is None else rows * drop[:, layer]  # dropout on the bias rows P_x
+
+    return at
 
 
 def compose(states, ctx: EngineContext, *, training: bool, generators, rows: GroupRows) -> Effects:
@@ -129,10 +145,8 @@ def compose(states, ctx: EngineContext, *, training: bool, generators, rows: Gro
         shape = (ctx.num_layers, ctx.hidden_size)
         drop = dropout_masks(counts, shape, config.dropout, generators, ids.device)
     if isinstance(config, AoTFCConfig):
-        bias = fc_rows(states, ids, ctx.embeddings, drop)
+        layer_rows = fc_bias(states, ids, ctx.embeddings, drop)
     else:
-        bias = kron_rows(states, ids)
-        if drop is not None:
-            bias = bias * drop  # dropout on the bias rows P_x
-    valid = rows.attention_mask.unsqueeze(-1).to(bias.dtype)  # [R, S, 1]
-    return Effects(token_bias=TokenBias(bias, rows.slot.unsqueeze(1), pos, valid))
+        layer_rows = kron_bias(states, ids, drop)
+    valid = rows.attention_mask.unsqueeze(-1).float()  # [R, S, 1]
+    return Effects(token_bias=TokenBias(layer_rows, rows.slot.unsqueeze(1), pos, valid))
