@@ -95,9 +95,13 @@ def test_aot_computes_bias_rows_only_for_the_tokens_present(tiny_engine):
     T = max(len(a_tokens), len(b_tokens))
     for layer in range(2):  # each layer computes [P, T, d] rows: T = the most distinct ids of one profile
         assert effects.token_bias.layer_rows(layer).shape == (2, T, 32)
-    ids, _, counts = aot_layer.present_tokens(rows, 2)
+    present = aot_layer.present_tokens(rows, 2)
+    ids, counts = present.ids, present.counts
     assert counts == [len(a_tokens), len(b_tokens)]
     assert set(ids[0, :counts[0]].tolist()) == a_tokens and set(ids[1, :counts[1]].tolist()) == b_tokens
+    n_real = int(tokens["attention_mask"].sum())
+    assert len(present.src) == n_real  # every real token gets its row, padding none
+    assert torch.equal(ids.flatten()[present.src], tokens["input_ids"][present.row, present.col])
     assert T < 40 < tiny_engine.ctx.vocab_size  # never a |V|-row table
 
 

@@ -71,25 +71,23 @@ class AdapterOutput(nn.Module):
 
 
 class TokenBiasHook:
-    """Forward pre-hook of layer i: hidden [B, S', d] += each AoT group's bias rows on its own rows.
-    Biases index the tokenizer's columns; AoT rows carry no prompt, so these are their columns here."""
+    """Forward pre-hook of layer i: adds each AoT group's bias to its rows' real tokens, hidden [B, S', d].
+    Biases address the tokenizer's columns; AoT rows carry no prompt, so these are their columns here."""
 
     def __init__(self, layer_index: int, groups: list[tuple[torch.Tensor, TokenBias]]):
         self.layer_index = layer_index
-        self.groups = groups  # (rows [R], bias) per group
+        self.groups = groups  # (batch rows [R], bias) per group
 
     def __call__(self, module: nn.Module, args: tuple, kwargs: dict):
         hidden = args[0] if args else kwargs["hidden_states"]
+        B, width, d = hidden.shape
+        in_place = not torch.is_grad_enabled() and hidden.is_contiguous()  # serving: a fresh activation
+        flat = hidden.view(B * width, d) if in_place else hidden.reshape(B * width, d)
         for rows, bias in self.groups:
-            add = bias.layer(self.layer_index, hidden.dtype)  # [R, S, d]
-            width = hidden.shape[1]  # S' ≥ S when other rows carry prompts
-            if add.shape[1] < width:
-                add = F.pad(add, (0, 0, 0, width - add.shape[1]))
-            add = add[:, :width]
-            if rows.numel() == hidden.shape[0]:  # every row in this group (rows are ascending)
-                hidden = hidden + add
-            else:
-                hidden = hidden.index_add(0, rows, add)
+            at = rows[bias.row] * width + bias.col  # [N] flat positions of the group's real tokens
+            values = bias.layer(self.layer_index).to(hidden.dtype)  # [N, d]
+            flat = flat.index_add_(0, at, values) if in_place else flat.index_add(0, at, values)
+        hidden = flat.view(B, width, d)
         if args:
             return (hidden, *args[1:]), kwargs
         return args, kwargs | {"hidden_states": hidden}

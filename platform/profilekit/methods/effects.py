@@ -31,17 +31,18 @@ class GroupRows:
 class TokenBias:
     """AoT biases of the group's rows, computed only for the (profile, token id) pairs present.
 
-    layer_rows(l)[p, t] is the bias of profile p's t-th distinct token before layer l (computed when
-    layer l runs); a row's token at position j reads layer_rows(l)[slot, pos[j]]. Padding gets zero."""
+    layer_rows(l)[p, t] is the bias before layer l of profile p's t-th distinct token (computed when
+    layer l runs); the group's n-th real token, at (row[n], col[n]), receives the entry src[n] of those
+    rows flattened to [P·T, d]. Padding receives nothing."""
 
     layer_rows: Callable[[int], torch.Tensor]  # layer → [P, T, d]
-    slot: torch.Tensor  # [R, 1]
-    pos: torch.Tensor  # [R, S] index into the T axis
-    valid: torch.Tensor  # [R, S, 1] 1.0 at the text's tokens, 0.0 at padding
+    src: torch.Tensor  # [N] index into the flattened [P·T] rows
+    row: torch.Tensor  # [N] row within the group
+    col: torch.Tensor  # [N] column in the tokenizer's input
 
-    def layer(self, layer: int, dtype: torch.dtype) -> torch.Tensor:
-        """[R, S, d] bias added to the hidden states of the group's rows before `layer`."""
-        return (self.layer_rows(layer)[self.slot, self.pos] * self.valid).to(dtype)
+    def layer(self, layer: int) -> torch.Tensor:
+        """[N, d] the biases of the group's real tokens before `layer`."""
+        return self.layer_rows(layer).flatten(0, 1)[self.src]
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -61,9 +62,18 @@ class AoTKronState(ProfileState):
         self.init_head(d, generator)
 
 
-def present_tokens(rows: GroupRows, num_profiles: int) -> tuple[torch.Tensor, torch.Tensor, list[int]]:
-    """Each profile's distinct token ids, in ascending order, and where each row's tokens find them.
-    → ids [P, T] (padded with 0), pos [R, S] (index into T; 0 at padding), counts per profile."""
+@dataclass
+class PresentTokens:
+    ids: torch.Tensor  # [P, T] each profile's distinct token ids, ascending, padded with 0
+    counts: list[int]  # [P] how many of each profile's T entries are real
+    src: torch.Tensor  # [N] per real token of the group's rows: its (profile, id) entry in the flattened [P·T]
+    row: torch.Tensor  # [N] that token's row within the group
+    col: torch.Tensor  # [N] its column
+
+
+def present_tokens(rows: GroupRows, num_profiles: int) -> PresentTokens:
+    """Each profile's distinct token ids among its rows' real tokens (padding excluded), and where
+    every real token finds its own."""
     valid = rows.attention_mask.bool()  # [R, S]
     width = int(rows.input_ids.max()) + 1
     key = rows.slot.unsqueeze(1) * width + rows.input_ids  # [R, S], one key per (profile, token id)
@@ -72,11 +82,11 @@ def present_tokens(rows: GroupRows, num_profiles: int) -> tuple[torch.Tensor, to
     counts = torch.bincount(profile, minlength=num_profiles)  # [P]
     within = torch.arange(len(keys), device=keys.device) - (torch.cumsum(counts, 0) - counts)[profile]
     counts_list = counts.tolist()
-    ids = torch.zeros(num_profiles, max(counts_list), dtype=torch.long, device=keys.device)
+    T = max(counts_list)
+    ids = torch.zeros(num_profiles, T, dtype=torch.long, device=keys.device)
     ids[profile, within] = token
-    pos = torch.zeros_like(rows.input_ids)
-    pos[valid] = within[inverse]
-    return ids, pos, counts_list
+    row, col = valid.nonzero(as_tuple=True)  # [N], in the same row-major order as key[valid]
+    return PresentTokens(ids, counts_list, profile[inverse] * T + within[inverse], row, col)
 
 
 def dropout_masks(counts: list[int], shape: tuple[int, int], p: float, generators, device) -> torch.Tensor:
@@ -94,44 +104,37 @@ def dropout_masks(counts: list[int], shape: tuple[int, int], p: float, generator
 
 def fc_bias(states: list[AoTFCState], ids: torch.Tensor, embeddings: torch.Tensor,
             drop: torch.Tensor | None) -> Callable[[int], torch.Tensor]:
-    """P_i[x] = f(E[x]·W1_i + b1_i)·W2_i + b2_i for the ids [P, T]: the small [P, L, T, r] part now,
-    each layer's [P, T, d] rows when that layer asks (so at most one layer's rows are held at a time)."""
-    w1 = torch.stack([s.w1 for s in states])  # [P, L, d, r]
-    b1 = torch.stack([s.b1 for s in states])  # [P, L, r]
-    P, L, d, r = w1.shape
-    e = embeddings[ids].to(w1.dtype)  # [P, T, d] rows of the frozen E
-    if drop is not None:
-        pre = (e.unsqueeze(1) * drop) @ w1  # [P, L, T, r], dropout on the E rows, drawn per layer
-    else:  # one matmul for all layers: [P, T, d] @ [P, d, L·r]
-        pre = torch.bmm(e, w1.permute(0, 2, 1, 3).reshape(P, d, L * r)).reshape(P, -1, L, r).transpose(1, 2)
+    """P_i[x] = f(E[x]·W1_i + b1_i)·W2_i + b2_i for the ids [P, T], layer by layer as each layer asks:
+    at most one layer's [P, T, d] rows exist at a time."""
+    e = embeddings[ids].to(states[0].w1.dtype)  # [P, T, d] rows of the frozen E
     f = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh}[states[0].config.activation]
-    hidden = f(pre + b1.unsqueeze(2))  # [P, L, T, r]
 
     def at(layer: int) -> torch.Tensor:  # [P, T, d]
-        w2 = torch.stack([s.w2[layer] for s in states])  # [P, r, d]
-        b2 = torch.stack([s.b2[layer] for s in states])  # [P, d]
-        return torch.baddbmm(b2.unsqueeze(1), hidden[:, layer], w2)
+        def stack(name):
+            return torch.stack([getattr(s, name)[layer] for s in states])
+
+        x = e if drop is None else e * drop[:, layer]  # dropout on the E rows
+        hidden = f(torch.baddbmm(stack("b1").unsqueeze(1), x, stack("w1")))  # [P, T, r]
+        return torch.baddbmm(stack("b2").unsqueeze(1), hidden, stack("w2"))  # [P, T, d]
 
     return at
 
 
 def kron_bias(states: list[AoTKronState], ids: torch.Tensor,
               drop: torch.Tensor | None) -> Callable[[int], torch.Tensor]:
-    """P_i[x] = kron(W_L[x div b], W_M[x mod b])·W_R for the ids [P, T]: the [P, L, T, r²] Kronecker
-    rows now, each layer's [P, T, d] rows (times its dropout mask when training) when asked."""
-    w_left, w_mid = torch.stack([s.w_left for s in states]), torch.stack([s.w_mid for s in states])
-    P, L, _, r = w_left.shape
+    """P_i[x] = kron(W_L[x div b], W_M[x mod b])·W_R for the ids [P, T], layer by layer as each layer
+    asks (times its dropout mask when training)."""
     b = states[0].b_rows
-    T = ids.shape[1]
-
-    def rows_of(table, index):  # table [P, L, n, r], index [P, T] → [P, L, T, r]
-        return torch.gather(table, 2, index[:, None, :, None].expand(P, L, T, r))
-
-    left, mid = rows_of(w_left, ids // b), rows_of(w_mid, ids % b)
-    kron = (left.unsqueeze(-1) * mid.unsqueeze(-2)).reshape(P, L, T, r * r)  # [P, L, T, r²]
+    high, low = ids // b, ids % b  # [P, T]
 
     def at(layer: int) -> torch.Tensor:  # [P, T, d]
-        rows = kron[:, layer] @ torch.stack([s.w_right[layer] for s in states])  # [P, T, r²] @ [P, r², d]
+        def rows_of(name, index):  # [P, n, r] gathered at index [P, T] → [P, T, r]
+            table = torch.stack([getattr(s, name)[layer] for s in states])
+            return torch.gather(table, 1, index.unsqueeze(-1).expand(-1, -1, table.shape[-1]))
+
+        left, mid = rows_of("w_left", high), rows_of("w_mid", low)
+        kron = (left.unsqueeze(-1) * mid.unsqueeze(-2)).flatten(2)  # [P, T, r²]
+        rows = kron @ torch.stack([s.w_right[layer] for s in states])  # [P, T, r²] @ [P, r², d]
         return rows if drop is None else rows * drop[:, layer]  # dropout on the bias rows P_x
 
     return at
@@ -139,14 +142,13 @@ def kron_bias(states: list[AoTKronState], ids: torch.Tensor,
 
 def compose(states, ctx: EngineContext, *, training: bool, generators, rows: GroupRows) -> Effects:
     config = states[0].config
-    ids, pos, counts = present_tokens(rows, len(states))
+    present = present_tokens(rows, len(states))
     drop = None
     if training and config.dropout > 0:
         shape = (ctx.num_layers, ctx.hidden_size)
-        drop = dropout_masks(counts, shape, config.dropout, generators, ids.device)
+        drop = dropout_masks(present.counts, shape, config.dropout, generators, present.ids.device)
     if isinstance(config, AoTFCConfig):
-        layer_rows = fc_bias(states, ids, ctx.embeddings, drop)
+        layer_rows = fc_bias(states, present.ids, ctx.embeddings, drop)
     else:
-        layer_rows = kron_bias(states, ids, drop)
-    valid = rows.attention_mask.unsqueeze(-1).float()  # [R, S, 1]
-    return Effects(token_bias=TokenBias(layer_rows, rows.slot.unsqueeze(1), pos, valid))
+        layer_rows = kron_bias(states, present.ids, drop)
+    return Effects(token_bias=TokenBias(layer_rows, present.src, present.row, present.col))
