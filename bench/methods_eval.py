@@ -21,7 +21,7 @@ from profilekit.engine import Engine
 from profilekit.pool import PoolSpec, random_pool
 from profilekit.training import TrainConfig, train_profiles
 
-DEFAULT_METHODS = "head_only,aot_fc,aot_kron,dept,dpt,prompt_tuning"
+DEFAULT_METHODS = "head_only,aot_fc,aot_kron,dept,dpt,prompt_tuning,xpeft_hard,xpeft_soft,single_adapter"
 
 
 def overrides(settings: list[str]) -> dict[str, dict]:
@@ -45,8 +45,9 @@ def main() -> None:
     parser.add_argument("--authors", type=int, default=6)
     parser.add_argument("--min-rows", type=int, default=40)
     parser.add_argument("--max-rows", type=int, default=80)
-    parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=16, help="rows of one profile per step")
+    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--batch-size", type=int, default=8, help="rows of one profile per step")
+    parser.add_argument("--seed", type=int, default=0, help="seeds the splits, initialisations and noise")
     parser.add_argument("--methods", default=DEFAULT_METHODS)
     parser.add_argument("--set", action="append", default=[], help="method.field=value")
     args = parser.parse_args()
@@ -58,7 +59,7 @@ def main() -> None:
                                                    backbone.hidden_size)))
     report("authors", len(profiles))
     report("rows", sum(len(p.texts) for p in profiles))
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=0)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
     extra = overrides(args.set)
     table = []
     for method in args.methods.split(","):

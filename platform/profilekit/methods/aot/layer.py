@@ -1,4 +1,4 @@
-"""AoT P-Tuning math: the bias rows P_i[x] of only the tokens present, for every layer at once.
+"""AoT P-Tuning math: the bias rows P_i[x] of only the tokens present, one layer at a time.
 
 A group of P profiles with R rows: each profile's distinct token ids (padding excluded) are
 gathered into ids [P, T] (T = the largest count, shorter lists padded), and the factors produce
@@ -66,7 +66,7 @@ class AoTKronState(ProfileState):
 class PresentTokens:
     ids: torch.Tensor  # [P, T] each profile's distinct token ids, ascending, padded with 0
     counts: list[int]  # [P] how many of each profile's T entries are real
-    src: torch.Tensor  # [N] per real token of the group's rows: its (profile, id) entry in the flattened [P·T]
+    src: torch.Tensor  # [N] per real token of the group's rows: its (profile, id) entry in [P·T]
     row: torch.Tensor  # [N] that token's row within the group
     col: torch.Tensor  # [N] its column
 
