@@ -153,7 +153,7 @@ class Engine:
                 states: list[ProfileState | None], *, training: bool = False,
                 generators: list[torch.Generator] | None = None) -> BatchOutput:
         """Run B rows, row i with profile states[i] (None: plain backbone). `generators` (one per
-        distinct profile, in order of first appearance) draw training noise such as Gumbel samples."""
+        distinct profile, in order of first appearance) draw training noise: Gumbel samples, AoT dropout."""
         device = input_ids.device
         distinct: list[ProfileState] = []
         index_of: dict[int, int] = {}
