@@ -47,3 +47,27 @@ def interleaved(fns: dict, *, repeats: int = 7, warmup: int = 2) -> dict[str, fl
 
 def report(name: str, value) -> None:
     print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}", flush=True)
+
+
+def paired_ratios(baseline, fns: dict, *, repeats: int = 7,
+                  warmup: int = 1) -> tuple[dict[str, float], float]:
+    """Median over repeats of (baseline seconds / fn seconds), each fn timed between two baseline runs
+    so that a shared machine's drifting load cancels out of each ratio; also the baseline's median."""
+
+    def timed(fn) -> float:
+        began = time.perf_counter()
+        fn()
+        return time.perf_counter() - began
+
+    for _ in range(warmup):
+        baseline()
+        for fn in fns.values():
+            fn()
+    ratios: dict[str, list[float]] = {name: [] for name in fns}
+    base = [timed(baseline)]
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            seconds = timed(fn)
+            base.append(timed(baseline))
+            ratios[name].append((base[-2] + base[-1]) / 2 / seconds)
+    return {name: statistics.median(rs) for name, rs in ratios.items()}, statistics.median(base)

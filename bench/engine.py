@@ -30,7 +30,7 @@ class NaiveWeights:
         self.masks, self.pool, self.ln_w, self.ln_b = masks, pool, ln_w, ln_b
 
 
-def naive_compose(states, ctx, *, training, generators):
+def naive_compose(states, ctx, *, training, generators, rows=None):
     weights = xpeft_layer.mask_weights(states, states[0].config, training=training, generators=generators)
     return NaiveWeights(weights, ctx.pool, torch.stack([s.ln_weight for s in states]),
                         torch.stack([s.ln_bias for s in states]))

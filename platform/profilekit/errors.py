@@ -23,3 +23,11 @@ class TrainingDataError(ProfilekitError):
 
 class UnknownMethodError(ProfilekitError):
     """No method is registered under that name."""
+
+
+class ConfigError(ProfilekitError, ValueError):
+    """A method config is invalid or does not fit the backbone (e.g. a Kronecker table smaller than |V|)."""
+
+
+class BatchError(ProfilekitError, ValueError):
+    """A batch cannot be run as given (e.g. a prompt pushes a row past the backbone's positions)."""

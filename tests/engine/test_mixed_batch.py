@@ -7,7 +7,14 @@ from profilekit.engine import Engine
 from profilekit.methods.xpeft import layer as xpeft_layer
 from tests.conftest import TEXTS
 
-METHODS = ["xpeft_hard", "xpeft_soft", "head_only", "single_adapter"]
+METHODS = ["xpeft_hard", "xpeft_soft", "aot_fc", "aot_kron", "dept", "dpt", "prompt_tuning", "head_only",
+           "single_adapter"]
+# sizes for the tiny backbone (d=32, |V|=1000, texts ≤ 32 tokens, 64 positions); different prompt
+# lengths so that rows of one batch carry prompts of 0, 3, 4 and 5 vectors
+TINY_CONFIGS = {"xpeft_hard": {"k": 3}, "aot_fc": {"rank": 4}, "aot_kron": {"rank": 3},
+                "dept": {"prompt_length": 3, "rank": 2, "max_length": 32},
+                "dpt": {"length": 5, "bottleneck": 3},
+                "prompt_tuning": {"length": 4}}
 
 
 def trained_looking(state, seed):
@@ -20,9 +27,7 @@ def trained_looking(state, seed):
 
 
 def new(engine, method, labels, **kwargs):
-    if method == "xpeft_hard":
-        kwargs["k"] = 3  # of the tiny pool's 12
-    return engine.new_state(method, labels, **kwargs)
+    return engine.new_state(method, labels, **(TINY_CONFIGS.get(method, {}) | kwargs))
 
 
 def make_profiles(engine):
@@ -39,20 +44,52 @@ def run(engine, texts, states):
         return engine.forward(tokens["input_ids"], tokens["attention_mask"], states)
 
 
-def test_each_row_of_a_mixed_batch_equals_its_single_profile_run(tiny_engine):
-    profiles = make_profiles(tiny_engine)
-    states = profiles + [None] + profiles[:3]  # 8 profiles of 4 methods, a plain row, repeats
-    texts = (TEXTS * 2)[: len(states)]
-    batch = run(tiny_engine, texts, states)
-    for row, (text, state) in enumerate(zip(texts, states)):
-        alone = run(tiny_engine, [text], [state])
-        assert torch.allclose(batch.pooled[row], alone.pooled[0], atol=1e-5), (row, getattr(state, "method", None))
+def assert_rows_equal_single_runs(engine, texts, states):
+    batch = run(engine, texts, states)
+    for row, (text, state) in enumerate(zip(texts, states, strict=True)):
+        alone = run(engine, [text], [state])
+        method = getattr(state, "method", None)
+        assert torch.allclose(batch.pooled[row], alone.pooled[0], atol=1e-5), (row, method)
+        n_tokens = alone.hidden.shape[1]
+        assert torch.allclose(batch.hidden[row, :n_tokens], alone.hidden[0], atol=1e-5), (row, method)
         if state is not None:
             n = len(state.labels)
-            assert torch.allclose(batch.logits[row, :n], alone.logits[0, :n], atol=1e-5)
+            assert torch.allclose(batch.logits[row, :n], alone.logits[0, :n], atol=1e-5), (row, method)
             assert batch.labels[row] == state.labels
         else:
             assert batch.labels[row] is None
+
+
+def test_each_row_of_a_mixed_batch_equals_its_single_profile_run(tiny_engine):
+    profiles = make_profiles(tiny_engine)
+    states = profiles + [None] + profiles[:3]  # 18 profiles of all 9 methods, a plain row, repeats
+    texts = (TEXTS * 3)[: len(states)]
+    assert_rows_equal_single_runs(tiny_engine, texts, states)
+
+
+@pytest.fixture(scope="module")
+def shared_engine(tokenizer):
+    """One tiny engine for the pairwise matrix (an Engine wraps its backbone once)."""
+    from profilekit.backbone.loader import wrap_model
+    from profilekit.pool import PoolSpec, random_pool
+    from tests.conftest import TinyTokenizer, tiny_model
+
+    backbone = wrap_model(tiny_model(), TinyTokenizer(tokenizer), backbone_id="bert:tiny:test", max_length=32)
+    return Engine(backbone, random_pool(PoolSpec(backbone.backbone_id, 12, 2, 32, reduction_factor=4, seed=7,
+                                                 init_std=0.2)))
+
+
+PAIRS = [(a, b) for i, a in enumerate(METHODS + [None]) for b in (METHODS + [None])[i + 1:]]
+
+
+@pytest.mark.parametrize("first, second", PAIRS, ids=[f"{a}+{b}" for a, b in PAIRS])
+def test_every_pair_of_methods_in_one_batch(shared_engine, first, second):
+    """Rows of two methods interleaved, the shorter text on the prompt row where there is one."""
+    states = [None if m is None else trained_looking(new(shared_engine, m, ["x", "y"], seed=i), 50 + i)
+              for i, m in enumerate((first, second))]
+    rows = [states[0], states[1], states[1], states[0]]
+    texts = [TEXTS[1], TEXTS[5], TEXTS[0], TEXTS[7]]
+    assert_rows_equal_single_runs(shared_engine, texts, rows)
 
 
 def test_plain_rows_are_the_untouched_backbone(tiny_backbone, tiny_pool):
@@ -89,12 +126,13 @@ def test_composition_runs_once_per_distinct_profile(tiny_engine, monkeypatch):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_artifact_round_trip_serves_identical_outputs(tiny_engine, method):
-    state = trained_looking(new(tiny_engine, method, ["a", "b", "c"], seed=4), 5)
-    restored = tiny_engine.load(tiny_engine.save(state).to_bytes())
-    before, after = run(tiny_engine, TEXTS, [state] * len(TEXTS)), run(tiny_engine, TEXTS, [restored] * len(TEXTS))
+def test_artifact_round_trip_serves_identical_outputs(shared_engine, method):
+    engine = shared_engine
+    state = trained_looking(new(engine, method, ["a", "b", "c"], seed=4), 5)
+    restored = engine.load(engine.save(state).to_bytes())
+    before, after = run(engine, TEXTS, [state] * len(TEXTS)), run(engine, TEXTS, [restored] * len(TEXTS))
     assert torch.allclose(before.logits[:, :3], after.logits[:, :3], atol=1e-6)
-    assert restored.labels == ("a", "b", "c")
+    assert restored.labels == ("a", "b", "c") and restored.config == state.config
 
 
 def test_stored_bytes_of_a_hard_mask_profile(tiny_engine):
@@ -126,3 +164,15 @@ def test_artifact_for_another_pool_is_refused_and_pools_mix(tiny_backbone, tiny_
     out = run(engine, TEXTS[:2], [state, mixed])
     alone = run(engine, TEXTS[:1], [state])
     assert torch.allclose(out.pooled[0], alone.pooled[0], atol=1e-5)
+
+
+@pytest.mark.integration
+def test_all_methods_at_their_defaults_mix_on_minilm(fresh_minilm):
+    from profilekit.pool import PoolSpec, random_pool
+
+    engine = Engine(fresh_minilm, random_pool(PoolSpec(fresh_minilm.backbone_id, 20, 6, 384, seed=1)))
+    small_pool = {"xpeft_hard": {"k": 5}}  # every other method at its MiniLM defaults
+    states = [trained_looking(engine.new_state(m, ["a", "b"], seed=i, **small_pool.get(m, {})), seed=i)
+              for i, m in enumerate(METHODS)]
+    states += [None]
+    assert_rows_equal_single_runs(engine, (TEXTS * 2)[: len(states)], states)

@@ -1,7 +1,10 @@
 """The mixed batch: rows of many profiles (and methods) in one forward through the frozen backbone.
 
-Composition happens once per distinct profile in the batch (grouped by method and config), never
-per row or per pool adapter; each row then gathers its profile's composed adapter.
+Composition happens once per group of distinct profiles in the batch (grouped by method and config),
+never per row or per pool adapter. Each group hands back its effects (methods/effects.py) and every
+row sees only its own profile's: a soft prompt after [CLS] (engine/inputs.py), an update of its
+word embeddings, token biases before every layer, an adapter after every layer's FFN. A batch without
+prompts or embedding updates runs the plain input_ids path; without biases no pre-hook is installed.
 """
 
 from __future__ import annotations
@@ -11,18 +14,27 @@ from dataclasses import dataclass
 import torch
 
 from profilekit.backbone import Backbone
-from profilekit.engine.hooks import AdapterGroup, AdapterOutput
+from profilekit.engine.hooks import AdapterGroup, AdapterOutput, install_token_biases
+from profilekit.engine.inputs import build_layout
 from profilekit.errors import ArtifactError
 from profilekit.methods.base import Artifact, EngineContext, ProfileState
+from profilekit.methods.effects import Effects, GroupRows, as_effects
 from profilekit.methods.registry import get_method
 
 
 @dataclass
 class BatchOutput:
-    pooled: torch.Tensor  # [B, d] mean over each row's text tokens
+    pooled: torch.Tensor  # [B, d] mean over each row's text tokens (prompt positions excluded)
     logits: torch.Tensor  # [B, C_max]; padding and rows without a head hold the dtype's minimum
     labels: list[tuple[str, ...] | None]  # per row: the labels its logits score, None for plain rows
-    hidden: torch.Tensor | None = None  # [B, S, d] last hidden states
+    hidden: torch.Tensor | None = None  # [B, S, d] last hidden states of the text tokens (input_ids' columns)
+
+
+@dataclass
+class ComposedGroup:
+    rows: torch.Tensor  # [R] batch rows of this group (ascending)
+    slot: torch.Tensor  # [R] each row's profile within the group
+    effects: Effects
 
 
 @dataclass
@@ -37,7 +49,11 @@ class Engine:
     def __init__(self, backbone: Backbone, pool=None):
         self.backbone = backbone
         self.ctx = EngineContext(backbone.backbone_id, backbone.num_layers, backbone.hidden_size,
-                                 backbone.vocab_size, device=backbone.device, dtype=backbone.dtype)
+                                 backbone.vocab_size, device=backbone.device, dtype=backbone.dtype,
+                                 embeddings=backbone.model.get_input_embeddings().weight)
+        config = backbone.model.config  # RoBERTa-style position ids start after the padding index
+        offset = config.pad_token_id + 1 if config.model_type in ("roberta", "xlm-roberta") else 0
+        self.max_positions = config.max_position_embeddings - offset  # tokens a row may hold, prompt included
         self.pool = None
         if pool is not None:
             self.use_pool(pool)
@@ -88,32 +104,62 @@ class Engine:
         return state
 
     # ---- forward -------------------------------------------------------------------------------
-    def _compose(self, distinct: list[ProfileState], row_profile: list[int], training: bool,
-                 generators, device) -> list[AdapterGroup]:
-        """Compose adapters once per group of distinct profiles sharing method and config."""
+    def _compose(self, distinct: list[ProfileState], row_profile: list[int], training: bool, generators,
+                 input_ids: torch.Tensor, attention_mask: torch.Tensor) -> list[ComposedGroup]:
+        """Compose once per group of distinct profiles sharing method, config and pool."""
+        device = input_ids.device
         groups: dict[tuple, list[int]] = {}
         for i, state in enumerate(distinct):
             groups.setdefault((state.method, state.config, getattr(state, "pool_hash", None)), []).append(i)
-        active = []
+        composed = []
         for (method, _, _), members in groups.items():
             states = [distinct[i] for i in members]
             gens = [generators[i] for i in members] if generators is not None else None
-            weights = get_method(method).compose(states, self.ctx, training=training, generators=gens)
-            if weights is None:
-                continue
             slot_of = {profile: slot for slot, profile in enumerate(members)}
             rows = [r for r, p in enumerate(row_profile) if p in slot_of]
-            slots = [slot_of[row_profile[r]] for r in rows]
-            slot = None if slots == list(range(len(members))) else torch.tensor(slots, device=device)
-            active.append(AdapterGroup(torch.tensor(rows, device=device), slot, weights))
-        return active
+            rows_t = torch.tensor(rows, device=device)
+            slot = torch.tensor([slot_of[row_profile[r]] for r in rows], device=device)
+            effects = as_effects(get_method(method).compose(
+                states, self.ctx, training=training, generators=gens,
+                rows=GroupRows(input_ids[rows_t], attention_mask[rows_t], slot)))
+            if effects is None:
+                continue
+            if effects.token_bias is not None and effects.changes_inputs:
+                raise ValueError(f"method {method}: token biases index the input's columns and cannot be "
+                                 "combined with a prompt in one method")
+            composed.append(ComposedGroup(rows_t, slot, effects))
+        return composed
+
+    @staticmethod
+    def _lined_up(group: ComposedGroup, batch: int) -> bool:
+        """Every batch row is in the group and row i uses profile i: adapters need no per-row gather."""
+        return group.rows.numel() == batch and bool((group.slot == torch.arange(batch, device=group.slot.device)).all())
+
+    def _run(self, input_ids, attention_mask, groups: list[ComposedGroup]) -> torch.Tensor:
+        """The backbone's last hidden states [B, S, d] at the input's columns, with every group's effects."""
+        model = self.backbone.model
+        changing = [g for g in groups if g.effects.changes_inputs]
+        if not changing:  # the plain path: nothing to insert or add to the inputs
+            return model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        word = model.get_input_embeddings()(input_ids)  # [B, S, d]
+        prompts = []
+        for g in changing:
+            if g.effects.embedding_delta is not None:  # DePT: W' = W + A·B at the text's positions
+                delta = g.effects.embedding_delta[g.slot].to(word.dtype)  # [R, S, d]
+                word = word.index_add(0, g.rows, delta * attention_mask[g.rows].unsqueeze(-1).to(word.dtype))
+            if g.effects.prompt is not None:
+                prompts.append((g.rows, g.effects.prompt[g.slot]))  # [R, m, d]
+        layout = build_layout(word, attention_mask, prompts, self.max_positions)
+        hidden = model(inputs_embeds=layout.embeds, attention_mask=layout.attention_mask).last_hidden_state
+        return layout.text_hidden(hidden)
 
     def _heads(self, distinct: list[ProfileState], device) -> tuple[torch.Tensor, torch.Tensor]:
         """Stacked heads [P, C_max, d] and biases [P, C_max]; padded classes get the minimum bias."""
         weights, biases = [], []
         for state in distinct:
             if state.shared_head:
-                weights.append(self.pool.head.weight.float()), biases.append(self.pool.head.bias.float())
+                head = self.ctx.pools[state.pool_hash].head
+                weights.append(head.weight.float()), biases.append(head.bias.float())
             else:
                 weights.append(state.head_weight), biases.append(state.head_bias)
         c_max = max(w.shape[0] for w in weights)
@@ -126,7 +172,7 @@ class Engine:
                 states: list[ProfileState | None], *, training: bool = False,
                 generators: list[torch.Generator] | None = None) -> BatchOutput:
         """Run B rows, row i with profile states[i] (None: plain backbone). `generators` (one per
-        distinct profile, in order of first appearance) draw training noise such as Gumbel samples."""
+        distinct profile, in order of first appearance) draw training noise: Gumbel samples, AoT dropout."""
         device = input_ids.device
         distinct: list[ProfileState] = []
         index_of: dict[int, int] = {}
@@ -135,11 +181,17 @@ class Engine:
                 index_of[id(state)] = len(distinct)
                 distinct.append(state)
         row_profile = [index_of[id(s)] if s is not None else -1 for s in states]
-        self.active = self._compose(distinct, row_profile, training, generators, device)
+        groups = self._compose(distinct, row_profile, training, generators, input_ids, attention_mask)
+        self.active = [AdapterGroup(g.rows, None if self._lined_up(g, len(states)) else g.slot, g.effects.adapters)
+                       for g in groups if g.effects.adapters is not None]
+        biases = [(g.rows, g.effects.token_bias) for g in groups if g.effects.token_bias is not None]
+        handles = install_token_biases(self.backbone.layers(), biases) if biases else []
         try:
-            hidden = self.backbone.model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+            hidden = self._run(input_ids, attention_mask, groups)
         finally:
             self.active = []
+            for handle in handles:
+                handle.remove()
         mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # [B, S, 1]
         pooled = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float()  # [B, d]
         low = torch.finfo(torch.float32).min

@@ -1,4 +1,7 @@
-"""Where per-row adapters attach to the backbone: the output block of each transformer layer.
+"""Where per-row effects attach to the backbone.
+
+Token biases (AoT) are added to a layer's input hidden states by a forward pre-hook, installed only
+for a forward that has them. Adapters attach to the output block of each transformer layer:
 
 Pfeiffer placement, as the `adapters` library's SeqBnConfig computes it in BertOutput/RobertaOutput:
     h = dropout(dense(intermediate))           # FFN output before its residual
@@ -17,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from profilekit.methods.base import AdapterWeights
+from profilekit.methods.effects import TokenBias
 
 
 @dataclass
@@ -69,3 +73,32 @@ class AdapterOutput(nn.Module):
         outs = [apply_adapter(x[g.rows], residual[g.rows], g.weights, g.slot, self.layer_index, inner.LayerNorm)
                 for g in groups]
         return x.index_put((rows,), torch.cat(outs))
+
+
+class TokenBiasHook:
+    """Forward pre-hook of layer i: adds each AoT group's bias to its rows' real tokens, hidden [B, S', d].
+    Biases address the tokenizer's columns; AoT rows carry no prompt, so these are their columns here."""
+
+    def __init__(self, layer_index: int, groups: list[tuple[torch.Tensor, TokenBias]]):
+        self.layer_index = layer_index
+        self.groups = groups  # (batch rows [R], bias) per group
+
+    def __call__(self, module: nn.Module, args: tuple, kwargs: dict):
+        hidden = args[0] if args else kwargs["hidden_states"]
+        B, width, d = hidden.shape
+        in_place = not torch.is_grad_enabled() and hidden.is_contiguous()  # serving: a fresh activation
+        flat = hidden.view(B * width, d) if in_place else hidden.reshape(B * width, d)
+        for rows, bias in self.groups:
+            at = rows[bias.row] * width + bias.col  # [N] flat positions of the group's real tokens
+            values = bias.layer(self.layer_index).to(hidden.dtype)  # [N, d]
+            flat = flat.index_add_(0, at, values) if in_place else flat.index_add(0, at, values)
+        hidden = flat.view(B, width, d)
+        if args:
+            return (hidden, *args[1:]), kwargs
+        return args, kwargs | {"hidden_states": hidden}
+
+
+def install_token_biases(layers: list[nn.Module], groups: list[tuple[torch.Tensor, TokenBias]]) -> list:
+    """Register the pre-hooks for one forward; the caller removes the returned handles afterwards."""
+    return [layer.register_forward_pre_hook(TokenBiasHook(i, groups), with_kwargs=True)
+            for i, layer in enumerate(layers)]

@@ -47,6 +47,12 @@ class EngineContext:
     pools: dict = field(default_factory=dict)  # every pool this engine serves, by hash
     device: torch.device = torch.device("cpu")
     dtype: torch.dtype = torch.float32
+    embeddings: torch.Tensor | None = None  # [|V|, d] the frozen input word-embedding matrix E
+    embedding_std: float = 0.0  # std of E's entries, the scale of initialisations drawn to match it
+
+    def __post_init__(self):
+        if self.embeddings is not None and not self.embedding_std:
+            self.embedding_std = float(self.embeddings.detach().float().std())
 
 
 @dataclass
@@ -87,6 +93,12 @@ class ProfileState(nn.Module):
         head = {id(p) for p in self.head_parameters()}
         return [p for p in self.parameters() if id(p) not in head]
 
+    def optimizer_groups(self) -> list[dict]:
+        """AdamW parameter groups of this profile, each with its own learning rate. Default: the
+        method's parameters at `lr`, the head at `head_lr`; methods with more rates override this."""
+        return [{"params": self.method_parameters(), "lr": self.config.lr},
+                {"params": self.head_parameters(), "lr": self.config.head_lr}]
+
 
 class Method(Protocol):
     name: str
@@ -97,7 +109,7 @@ class Method(Protocol):
                   generator: torch.Generator) -> ProfileState: ...
 
     def compose(self, states: list[ProfileState], ctx: EngineContext, *, training: bool,
-                generators: list[torch.Generator] | None) -> AdapterWeights | None: ...
+                generators: list[torch.Generator] | None, rows=None) -> AdapterWeights | None: ...
 
     def save(self, state: ProfileState, ctx: EngineContext) -> Artifact: ...
 
@@ -197,3 +209,32 @@ def restore_head(state: ProfileState, tensors: dict[str, torch.Tensor]) -> None:
 
 def count(params: list[torch.Tensor]) -> int:
     return sum(p.numel() for p in params)
+
+
+def save_factors(state: ProfileState, ctx: EngineContext, names: tuple[str, ...]) -> Artifact:
+    """An artifact whose payload is the method's named float32 tensors (safetensors) and whose
+    extras hold the header and the head: the factors are what is stored, never a fused table."""
+    factors = {name: getattr(state, name).detach().to("cpu", torch.float32).contiguous() for name in names}
+    extras = write_extras(head_tensors(state), base_header(state.method, state, ctx))
+    return Artifact(state.method, st_save(factors), extras)
+
+
+def load_factors(artifact: Artifact, ctx: EngineContext, state_class: type, config_class: type,
+                 names: tuple[str, ...]) -> ProfileState:
+    """Inverse of save_factors: rebuild the state from its config and check every factor's shape."""
+    tensors, metadata = read_extras(artifact.extras)
+    header = json.loads(metadata["header"])
+    check_header(header, artifact.method, ctx)
+    state = state_class(config_class(**header["config"]), ctx, tuple(header["labels"]), torch.Generator())
+    try:
+        factors = st_load(artifact.payload)
+    except Exception as exc:  # safetensors raises its own error types
+        raise ArtifactError(f"{artifact.method} payload is not valid safetensors: {exc}") from exc
+    for name in names:
+        expected = tuple(getattr(state, name).shape)
+        if name not in factors or tuple(factors[name].shape) != expected:
+            found = tuple(factors[name].shape) if name in factors else "missing"
+            raise ArtifactError(f"{artifact.method} artifact tensor {name}: {found}, expected {expected}")
+        setattr(state, name, nn.Parameter(factors[name]))
+    restore_head(state, tensors)
+    return state.to(ctx.device)

@@ -15,7 +15,7 @@ class MethodSpec:
     name: str
     config_class: type[MethodConfig]
     state_class: type  # ProfileState subclass: __init__(config, ctx, labels, generator)
-    compose: Callable  # (states, ctx, *, training, generators) -> AdapterWeights | None
+    compose: Callable  # (states, ctx, *, training, generators, rows) -> Effects | AdapterWeights | None
     save: Callable  # (state, ctx) -> Artifact
     load: Callable  # (artifact, ctx) -> state
     uses_pool: bool = False
@@ -43,9 +43,21 @@ def method_names() -> list[str]:
 
 
 def _register_builtin() -> None:
+    from profilekit.methods.aot import artifact as aot_artifact
+    from profilekit.methods.aot import layer as aot_layer
+    from profilekit.methods.aot.config import AoTFCConfig, AoTKronConfig
+    from profilekit.methods.dept import artifact as dept_artifact
+    from profilekit.methods.dept import layer as dept_layer
+    from profilekit.methods.dept.config import DePTConfig
+    from profilekit.methods.dpt import artifact as dpt_artifact
+    from profilekit.methods.dpt import layer as dpt_layer
+    from profilekit.methods.dpt.config import DPTConfig
     from profilekit.methods.head_only import artifact as ho_artifact
     from profilekit.methods.head_only import layer as ho_layer
     from profilekit.methods.head_only.config import HeadOnlyConfig
+    from profilekit.methods.prompt_tuning import artifact as pt_artifact
+    from profilekit.methods.prompt_tuning import layer as pt_layer
+    from profilekit.methods.prompt_tuning.config import PromptTuningConfig
     from profilekit.methods.single_adapter import artifact as sa_artifact
     from profilekit.methods.single_adapter import layer as sa_layer
     from profilekit.methods.single_adapter.config import SingleAdapterConfig
@@ -60,6 +72,16 @@ def _register_builtin() -> None:
     for mask in ("hard", "soft"):
         register_method(MethodSpec(f"xpeft_{mask}", XPeftConfig, xp_layer.XPeftState, xp_layer.compose,
                                    xp_artifact.save, xp_artifact.load, uses_pool=True, preset={"mask": mask}))
+    register_method(MethodSpec("aot_fc", AoTFCConfig, aot_layer.AoTFCState, aot_layer.compose,
+                               aot_artifact.save, aot_artifact.load))
+    register_method(MethodSpec("aot_kron", AoTKronConfig, aot_layer.AoTKronState, aot_layer.compose,
+                               aot_artifact.save, aot_artifact.load))
+    register_method(MethodSpec("dept", DePTConfig, dept_layer.DePTState, dept_layer.compose,
+                               dept_artifact.save, dept_artifact.load))
+    register_method(MethodSpec("dpt", DPTConfig, dpt_layer.DPTState, dpt_layer.compose,
+                               dpt_artifact.save, dpt_artifact.load))
+    register_method(MethodSpec("prompt_tuning", PromptTuningConfig, pt_layer.PromptTuningState,
+                               pt_layer.compose, pt_artifact.save, pt_artifact.load))
 
 
 _register_builtin()

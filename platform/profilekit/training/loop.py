@@ -72,6 +72,7 @@ class _Job:
     generator: torch.Generator  # shuffling and training noise of this profile
     group: int  # its optimizer param groups start here
     total_steps: int
+    num_groups: int = 2  # how many param groups it owns
     steps: int = 0
     best_loss: float = math.inf
     best_epoch: int = 0
@@ -161,10 +162,10 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
         job = _Job(data, split.train, split.holdout, state, torch.Generator().manual_seed(seed), len(groups),
                    steps_per_epoch * config.epochs)
         jobs.append(job)
-        groups.append({"params": state.method_parameters(), "lr": state.config.lr, "base_lr": state.config.lr,
-                       "weight_decay": state.config.weight_decay})
-        groups.append({"params": state.head_parameters(), "lr": state.config.head_lr,
-                       "base_lr": state.config.head_lr, "weight_decay": state.config.weight_decay})
+        own = state.optimizer_groups()  # e.g. method at lr, head at head_lr; DePT: prompt, low-rank, head
+        decay = state.config.weight_decay
+        groups += [group | {"base_lr": group["lr"], "weight_decay": decay} for group in own]
+        job.num_groups = len(own)
     optimizer = torch.optim.AdamW(groups)
     per_epoch = [j.total_steps // config.epochs for j in jobs]  # chunks per epoch of each profile
     total_steps = config.epochs * sum(
@@ -194,7 +195,7 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
                 loss.backward()
                 for job in wave:
                     factor = _lr_factor(job.steps, job.total_steps, int(config.warmup_ratio * job.total_steps))
-                    for group in optimizer.param_groups[job.group:job.group + 2]:
+                    for group in optimizer.param_groups[job.group:job.group + job.num_groups]:
                         group["lr"] = group["base_lr"] * factor
                     job.steps += 1
                 optimizer.step()

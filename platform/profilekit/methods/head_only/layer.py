@@ -14,5 +14,5 @@ class HeadOnlyState(ProfileState):
         self.init_head(ctx.hidden_size, generator)
 
 
-def compose(states, ctx, *, training, generators):
+def compose(states, ctx, *, training, generators, rows=None):
     return None  # no adapter: the row runs through the plain backbone

@@ -24,7 +24,8 @@ class SingleAdapterState(ProfileState):
         self.init_head(d, generator)
 
 
-def compose(states: list[SingleAdapterState], ctx: EngineContext, *, training, generators) -> AdapterWeights:
+def compose(states: list[SingleAdapterState], ctx: EngineContext, *, training, generators,
+            rows=None) -> AdapterWeights:
     def stack(name):
         return torch.stack([getattr(s, name) for s in states], dim=1)  # [L, P, …]
 

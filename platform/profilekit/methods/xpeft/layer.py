@@ -77,7 +77,7 @@ def aggregate(weights: torch.Tensor, pool) -> AdapterWeights:
 
 
 def compose(states: list[XPeftState], ctx: EngineContext, *, training: bool,
-            generators: list[torch.Generator] | None) -> AdapterWeights:
+            generators: list[torch.Generator] | None, rows=None) -> AdapterWeights:
     config, pool_hash = states[0].config, states[0].pool_hash
     pool = ctx.pools.get(pool_hash)
     if pool is None:

@@ -1,0 +1,98 @@
+"""Serving throughput of every method (issue #3): `.venv/bin/python -m bench.methods` from the repo root.
+
+Prints `name: value` lines measured in one run on the packaged MiniLM with each method's defaults.
+Every measurement is timed between two runs of the plain backbone on the same 64 texts, and each
+ratio is the median over the repeats (the machine may be shared; see bench/common.py):
+- throughput_ratio_<method>: 64 rows of 64 distinct profiles of that method / the plain backbone
+  (1.0 = as fast as the plain backbone; prompt methods also process their prompt's extra tokens);
+- prompt_cost_ratio_<method>: for prompt methods, the plain backbone on the same texts lengthened by
+  as many ordinary tokens as the prompt has vectors, over the method: what the method costs beyond
+  its extra tokens (1.0 = nothing);
+- throughput_ratio_mixed_all: 64 rows, 7 distinct profiles of each of the 9 methods and one row
+  without a profile, over the plain backbone;
+- payload_bytes_<method>: the stored factors of one profile (head and header not included).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from bench.common import news_texts, paired_ratios, report
+from profilekit.backbone import load_backbone
+from profilekit.engine import Engine
+from profilekit.pool import PoolSpec, random_pool
+
+METHODS = ["xpeft_hard", "xpeft_soft", "aot_fc", "aot_kron", "dept", "dpt", "prompt_tuning"]
+ALL = METHODS + ["head_only", "single_adapter"]
+PROMPT_LENGTH = {"dept": "prompt_length", "dpt": "length", "prompt_tuning": "length"}
+
+
+def trained_looking(state, seed: int):
+    """Perturb every parameter so that zero-initialised factors (AoT's W2, W_R; DePT's B) do real work."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in state.parameters():
+            p.add_(torch.randn(p.shape, generator=g).to(p.device) * 0.01)
+    return state
+
+
+def lengthened(tokens: dict, extra: int, filler: int) -> dict:
+    """The same rows with `extra` ordinary tokens inserted after [CLS] (the plain cost of a prompt)."""
+    ids, mask = tokens["input_ids"], tokens["attention_mask"]
+    fill = torch.full((ids.shape[0], extra), filler, dtype=ids.dtype, device=ids.device)
+    return {"input_ids": torch.cat([ids[:, :1], fill, ids[:, 1:]], 1),
+            "attention_mask": torch.cat([mask[:, :1], torch.ones_like(fill), mask[:, 1:]], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--rows", type=int, default=64)
+    args = parser.parse_args()
+    torch.manual_seed(0)
+    texts = news_texts(args.rows)
+    backbone = load_backbone()
+    pool = random_pool(PoolSpec(backbone.backbone_id, 100, backbone.num_layers, backbone.hidden_size))
+    engine = Engine(backbone, pool)
+    tokens = backbone.tokenize(texts)
+    labels = ["a", "b", "c"]
+    profiles = {m: [trained_looking(engine.new_state(m, labels, seed=i), i) for i in range(args.rows)]
+                for m in ALL}
+    per_method = len(texts) // len(ALL)  # 7 of each for 64 rows; the rest without a profile
+    mixed = [profiles[m][i] for i in range(per_method) for m in ALL]
+    mixed += [None] * (len(texts) - len(mixed))
+
+    def serve(states):
+        @torch.inference_mode()
+        def run():
+            engine.forward(tokens["input_ids"], tokens["attention_mask"], states)
+        return run
+
+    def plain_of(batch):
+        @torch.inference_mode()
+        def run():
+            backbone.model(**batch)
+        return run
+
+    fns = {m: serve(profiles[m]) for m in METHODS} | {"mixed_all": serve(mixed)}
+    filler = backbone.tokenizer.convert_tokens_to_ids("the")  # an ordinary token for each prompt vector
+    lengths = {m: getattr(profiles[m][0].config, field) for m, field in PROMPT_LENGTH.items()}
+    for extra in sorted(set(lengths.values())):
+        fns[f"plain_plus_{extra}"] = plain_of(lengthened(tokens, extra, filler))
+    ratios, plain_seconds = paired_ratios(plain_of(tokens), fns, repeats=args.repeats)
+    report("rows", len(texts))
+    report("mean_text_tokens", float(tokens["attention_mask"].sum(1).float().mean()))
+    report("plain_backbone_rows_per_second", len(texts) / plain_seconds)
+    for method in METHODS:
+        report(f"throughput_ratio_{method}", ratios[method])
+    for method, extra in lengths.items():  # (plain / method) / (plain / plain with m more tokens)
+        report(f"prompt_cost_ratio_{method}", ratios[method] / ratios[f"plain_plus_{extra}"])
+    report("throughput_ratio_mixed_all", ratios["mixed_all"])
+    for method in ALL:
+        report(f"payload_bytes_{method}", engine.save(profiles[method][0]).payload_bytes)
+
+
+if __name__ == "__main__":
+    main()
