@@ -41,32 +41,39 @@ class ArtifactCache:
     is served with its new artifact on the next request. Bounded LRU; reports its resident bytes."""
 
     def __init__(self, max_entries: int = 10_000):
+        import threading
         from collections import OrderedDict
 
         self.max_entries = max_entries
         self._states: OrderedDict[str, tuple[object, int]] = OrderedDict()
+        self._lock = threading.Lock()  # request threads look up, load and evict concurrently
         self.hits = self.misses = 0
 
     @property
     def resident_bytes(self) -> int:
-        return sum(size for _, size in self._states.values())
+        with self._lock:
+            return sum(size for _, size in self._states.values())
 
     def __len__(self) -> int:
         return len(self._states)
 
     def get(self, artifact_id: str, load):
         """The state for `artifact_id`, calling `load()` on a miss (idempotent: load, insert, evict)."""
-        if artifact_id in self._states:
-            self._states.move_to_end(artifact_id)
-            self.hits += 1
-            return self._states[artifact_id][0]
-        self.misses += 1
-        state = load()
+        with self._lock:
+            entry = self._states.get(artifact_id)
+            if entry is not None:
+                self._states.move_to_end(artifact_id)
+                self.hits += 1
+                return entry[0]
+            self.misses += 1
+        state = load()  # outside the lock: two threads may load the same artifact; both get equal states
         size = sum(t.numel() * t.element_size() for t in state.state_dict().values())
-        self._states[artifact_id] = (state, size)
-        while len(self._states) > self.max_entries:
-            self._states.popitem(last=False)
+        with self._lock:
+            self._states[artifact_id] = (state, size)
+            while len(self._states) > self.max_entries:
+                self._states.popitem(last=False)
         return state
 
     def evict(self, artifact_id: str) -> None:
-        self._states.pop(artifact_id, None)
+        with self._lock:
+            self._states.pop(artifact_id, None)

@@ -23,3 +23,4 @@ def test_package_imports_from_the_source_root():
     import profilekit
 
     assert Path(profilekit.__file__).resolve().parent == REPO / "platform" / "profilekit"
+
