@@ -45,7 +45,7 @@ def main() -> None:
     parser.add_argument("--authors", type=int, default=6)
     parser.add_argument("--min-rows", type=int, default=40)
     parser.add_argument("--max-rows", type=int, default=80)
-    parser.add_argument("--epochs", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=10, help="TrainConfig's default")
     parser.add_argument("--batch-size", type=int, default=8, help="rows of one profile per step")
     parser.add_argument("--seed", type=int, default=0, help="seeds the splits, initialisations and noise")
     parser.add_argument("--methods", default=DEFAULT_METHODS)

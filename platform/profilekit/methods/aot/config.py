@@ -52,6 +52,9 @@ class AoTKronConfig(AoTConfig):
     rank: int = field(default=8, metadata={"help": "r; W_R has r² rows."})
     a: int = field(default=0, metadata={"help": "Rows of W_L; 0 = ⌈√|V|⌉ of the backbone's vocabulary."})
     b: int = field(default=0, metadata={"help": "Rows of W_M; 0 = ⌈|V| / a⌉, so that a·b ≥ |V|."})
+    lr: float = field(default=1e-2, metadata={
+        "help": "Learning rate of the factors; W_R starts at zero and needs a larger step than FC's "
+                "(1e-2 beat 1e-3 on news authors, docs/benchmarks.md)."})
 
     def __post_init__(self):
         super().__post_init__()
