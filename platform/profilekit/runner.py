@@ -136,7 +136,6 @@ class _Reporter:
 
 def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache) -> None:
     from profilekit.training import ProfileData, TrainConfig, train_profiles
-    from profilekit.training.data import split_profile
 
     with sessions() as session:
         pool_row = repo.get_pool(session, pool_hash=params["pool_hash"]) if params.get("pool_hash") else None
@@ -155,11 +154,9 @@ def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache
     reporter = _Reporter(job_id, sessions)
     results = train_profiles(engine, data, method, config=config, callback=reporter, **params.get("method_config", {}))
     records = []
-    for result, ids, profile_data in zip(results, example_ids, data, strict=True):
+    for result, ids in zip(results, example_ids, strict=True):
         artifact = engine.save(result.state)
-        split = split_profile(profile_data.labels, holdout_fraction=config.holdout_fraction,
-                              seed=_profile_seed(config.seed, result.key))
-        splits = {ids[i]: "train" for i in split.train} | {ids[i]: "holdout" for i in split.holdout}
+        splits = {ids[i]: "train" for i in result.split.train} | {ids[i]: "holdout" for i in result.split.holdout}
         records.append({
             "profile_id": result.key, "method": artifact.method,
             "pool_hash": pool_row.pool_hash if pool_row is not None else None,
@@ -174,12 +171,6 @@ def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache
         })
     with sessions() as session:
         repo.write_results(session, job=repo.get_job(session, job_id=job_id), records=records)
-
-
-def _profile_seed(seed: int, key: str) -> int:
-    from profilekit.training.loop import profile_seed
-
-    return profile_seed(seed, key)
 
 
 def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import asdict, dataclass, field
-from typing import Protocol
 
 import torch
 from safetensors.torch import load as st_load
@@ -100,24 +99,6 @@ class ProfileState(nn.Module):
                 {"params": self.head_parameters(), "lr": self.config.head_lr}]
 
 
-class Method(Protocol):
-    name: str
-    config_class: type[MethodConfig]
-    uses_pool: bool
-
-    def new_state(self, config: MethodConfig, ctx: EngineContext, labels: tuple[str, ...],
-                  generator: torch.Generator) -> ProfileState: ...
-
-    def compose(self, states: list[ProfileState], ctx: EngineContext, *, training: bool,
-                generators: list[torch.Generator] | None, rows=None) -> AdapterWeights | None: ...
-
-    def save(self, state: ProfileState, ctx: EngineContext) -> Artifact: ...
-
-    def load(self, artifact: Artifact, ctx: EngineContext) -> ProfileState: ...
-
-    def trainable_params(self, state: ProfileState) -> int: ...
-
-
 # ---- artifacts -------------------------------------------------------------------------------
 
 _MAGIC = b"PKA1"
@@ -156,9 +137,6 @@ class Artifact:
         method = blob[9:start].decode()
         return cls(method, blob[start:start + payload_len], blob[start + payload_len:])
 
-    def header(self) -> dict:
-        return json.loads(read_extras(self.extras)[1]["header"])
-
 
 def write_extras(tensors: dict[str, torch.Tensor], header: dict) -> bytes:
     tensors = {name: t.detach().to("cpu", torch.float32).contiguous() for name, t in tensors.items()}
@@ -175,6 +153,14 @@ def read_extras(blob: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     if "header" not in metadata:
         raise ArtifactError("artifact extras carry no header")
     return tensors, metadata
+
+
+def read_header(artifact: Artifact, ctx: EngineContext) -> tuple[dict[str, torch.Tensor], dict]:
+    """The extras' tensors and header of an artifact, refused if it is of another method or backbone."""
+    tensors, metadata = read_extras(artifact.extras)
+    header = json.loads(metadata["header"])
+    check_header(header, artifact.method, ctx)
+    return tensors, header
 
 
 def base_header(method: str, state: ProfileState, ctx: EngineContext, **more) -> dict:
@@ -222,9 +208,7 @@ def save_factors(state: ProfileState, ctx: EngineContext, names: tuple[str, ...]
 def load_factors(artifact: Artifact, ctx: EngineContext, state_class: type, config_class: type,
                  names: tuple[str, ...]) -> ProfileState:
     """Inverse of save_factors: rebuild the state from its config and check every factor's shape."""
-    tensors, metadata = read_extras(artifact.extras)
-    header = json.loads(metadata["header"])
-    check_header(header, artifact.method, ctx)
+    tensors, header = read_header(artifact, ctx)
     state = state_class(config_class(**header["config"]), ctx, tuple(header["labels"]), torch.Generator())
     try:
         factors = st_load(artifact.payload)

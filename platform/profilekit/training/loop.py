@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from profilekit.engine import Engine
 from profilekit.methods.base import ProfileState
-from profilekit.training.data import ProfileData, split_profile, validate_profile
+from profilekit.training.data import ProfileData, Split, split_profile, validate_profile
 from profilekit.training.metrics import accuracy, macro_f1
 
 
@@ -55,12 +55,19 @@ class TrainResult:
     accuracy: float
     macro_f1: float
     holdout_loss: float
-    n_train: int
-    n_holdout: int
+    split: Split  # the profile's rows (indices into its data) used for training and held out
     epochs_run: int
     best_epoch: int
     train_seconds: float
     trainable_params: int
+
+    @property
+    def n_train(self) -> int:
+        return len(self.split.train)
+
+    @property
+    def n_holdout(self) -> int:
+        return len(self.split.holdout)
 
 
 @dataclass
@@ -233,7 +240,7 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
         truth = [job.data.labels[r] for r in job.holdout]
         results.append(TrainResult(
             key=job.data.key, state=job.state, accuracy=accuracy(truth, predicted), macro_f1=macro_f1(truth, predicted),
-            holdout_loss=loss, n_train=len(job.train), n_holdout=len(job.holdout), epochs_run=job.epochs_run,
+            holdout_loss=loss, split=Split(job.train, job.holdout), epochs_run=job.epochs_run,
             best_epoch=job.best_epoch, train_seconds=job.seconds,
             trainable_params=sum(p.numel() for p in job.state.parameters()),
         ))

@@ -17,9 +17,8 @@ from profilekit.methods.base import (
     Artifact,
     EngineContext,
     base_header,
-    check_header,
     head_tensors,
-    read_extras,
+    read_header,
     restore_head,
     write_extras,
 )
@@ -101,11 +100,7 @@ def save(state: XPeftState, ctx: EngineContext) -> Artifact:
 
 
 def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
-    tensors, metadata = read_extras(artifact.extras)
-    import json
-
-    header = json.loads(metadata["header"])
-    check_header(header, artifact.method, ctx)
+    tensors, header = read_header(artifact, ctx)
     config = XPeftConfig(**header["config"])
     pool = ctx.pools.get(header["pool_hash"])
     if pool is None:
