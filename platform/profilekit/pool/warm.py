@@ -10,6 +10,7 @@ LayerNorm (XPeftConfig(head="shared")).
 from __future__ import annotations
 
 import copy
+import logging
 import tempfile
 from collections.abc import Callable
 from dataclasses import replace
@@ -59,16 +60,24 @@ def _fit(model, backbone, head: nn.Linear, params, texts, targets, *, lr, epochs
 
 def build_warm_pool(backbone: Backbone, profiles: list[ProfileData], *, reduction_factor: int = 16,
                     config: TrainConfig = TrainConfig(), adapter_lr: float = 1e-3, head_lr: float = 1e-2,
+                    labels: tuple[str, ...] | None = None,
                     callback: Callable[[int, str], None] | None = None) -> AdapterPool:
-    """Train one adapter per profile (N = len(profiles)) on its training split; return the frozen pool."""
+    """Train one adapter per profile (N = len(profiles)) on its training split; return the frozen pool.
+    The shared head scores `labels` (default: the labels the profiles use; it must include them)."""
     import adapters
     from adapters import SeqBnConfig
+
+    # Between adapters (none active) the library warns on every forward; that is expected here.
+    logging.getLogger("adapters.model_mixin").setLevel(logging.ERROR)
 
     for data in profiles:
         validate_profile(data, min_rows=config.min_rows)
     splits = [split_profile(p.labels, holdout_fraction=config.holdout_fraction,
                             seed=profile_seed(config.seed, p.key)) for p in profiles]
-    labels = tuple(sorted({y for p in profiles for y in p.labels}))
+    seen = {y for p in profiles for y in p.labels}
+    if labels is not None and not seen <= set(labels):
+        raise ValueError(f"the shared head's labels miss {sorted(seen - set(labels))}, which the profiles use")
+    labels = tuple(labels) if labels is not None else tuple(sorted(seen))
     model = pristine_encoder(backbone)
     generator = torch.Generator().manual_seed(config.seed)
     head = nn.Linear(backbone.hidden_size, len(labels)).to(backbone.device)

@@ -10,17 +10,18 @@ from profilekit.errors import TrainingDataError
 
 
 @dataclass
+class Split:
+    train: list[int]
+    holdout: list[int]
+
+
+@dataclass
 class ProfileData:
     key: str  # the profile's id; also seeds its split, shuffling and noise
     texts: list[str]
     labels: list[str]
     label_set: tuple[str, ...] | None = None  # the classes its head scores; None = labels seen
-
-
-@dataclass
-class Split:
-    train: list[int]
-    holdout: list[int]
+    split: Split | None = None  # fixed train/holdout rows; None = the seeded stratified split
 
 
 def validate_profile(data: ProfileData, *, min_rows: int = 3) -> tuple[str, ...]:
@@ -37,6 +38,12 @@ def validate_profile(data: ProfileData, *, min_rows: int = 3) -> tuple[str, ...]
     if len(distinct) < 2:
         raise TrainingDataError(f"profile {data.key}: all rows have the single label {distinct[0]!r}; "
                                 "a classifier needs at least two")
+    if data.split is not None:
+        rows = data.split.train + data.split.holdout
+        if not data.split.train or not data.split.holdout or sorted(rows) != sorted(set(rows)) \
+                or not all(0 <= row < len(data.texts) for row in rows):
+            raise TrainingDataError(f"profile {data.key}: its fixed split needs distinct rows in range, "
+                                    "at least one to train and one to hold out")
     if data.label_set is None:
         return tuple(distinct)
     unknown = [(row, label) for row, label in enumerate(data.labels) if label not in data.label_set]

@@ -156,7 +156,7 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
     groups = []
     for data, label_set in zip(profiles, label_sets, strict=True):
         seed = profile_seed(config.seed, data.key)
-        split = split_profile(data.labels, holdout_fraction=config.holdout_fraction, seed=seed)
+        split = data.split or split_profile(data.labels, holdout_fraction=config.holdout_fraction, seed=seed)
         state = engine.new_state(method, label_set, seed=seed, **method_overrides)
         state.train()
         if state.shared_head:
