@@ -1,0 +1,145 @@
+"""The summary of an evaluation folder: per method the mean over profiles with a 95 % bootstrap
+interval (summary.csv, summary.md) and three PNG plots."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from profilekit.evaluation.run import read_results
+
+SUMMARY_COLUMNS = ["method", "profiles", "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "macro_f1_low",
+                   "macro_f1_high", "train_seconds", "trainable_params", "stored_bytes"]
+
+
+def bootstrap_interval(values: list[float], *, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
+    """95 % percentile interval of the mean (seeded, so the same results give the same interval)."""
+    data = np.asarray(values, dtype=np.float64)
+    if len(data) < 2:
+        return float(data.mean()), float(data.mean())
+    means = data[np.random.default_rng(seed).integers(0, len(data), (resamples, len(data)))].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return float(low), float(high)
+
+
+def interval(name: str, values: list[float]) -> dict[str, float]:
+    """{name_low, name_high}: the bootstrap interval of the mean of `values`."""
+    low, high = bootstrap_interval(values)
+    return {f"{name}_low": low, f"{name}_high": high}
+
+
+def summarize(rows: list[dict], methods: list[str]) -> list[dict]:
+    """One line per method with results, in the given order; only profiles every listed method has
+    results for are counted, so the means compare the same profiles."""
+    have = {m: {r["profile"] for r in rows if r["method"] == m} for m in methods}
+    methods = [m for m in methods if have[m]]
+    common = set.intersection(*(have[m] for m in methods)) if methods else set()
+    summary = []
+    for method in methods:
+        mine = [r for r in rows if r["method"] == method and r["profile"] in common]
+        acc = [float(r["accuracy"]) for r in mine]
+        f1 = [float(r["macro_f1"]) for r in mine]
+        summary.append({
+            "method": method, "profiles": len(mine),
+            "accuracy": statistics.fmean(acc), **interval("accuracy", acc),
+            "macro_f1": statistics.fmean(f1), **interval("macro_f1", f1),
+            "train_seconds": statistics.fmean(float(r["train_seconds"]) for r in mine),
+            "trainable_params": int(statistics.median(int(r["trainable_params"]) for r in mine)),
+            "stored_bytes": int(statistics.median(int(r["stored_bytes"]) for r in mine)),
+        })
+    return summary
+
+
+def markdown(summary: list[dict], folder: Path) -> str:
+    lines = ["| method | profiles | accuracy (95 % CI) | macro-F1 (95 % CI) | train s / profile | "
+             "trainable params | stored bytes / profile |", "|---|---|---|---|---|---|---|"]
+    for s in summary:
+        lines.append(f"| {s['method']} | {s['profiles']} | {s['accuracy']:.3f} ({s['accuracy_low']:.3f}–"
+                     f"{s['accuracy_high']:.3f}) | {s['macro_f1']:.3f} ({s['macro_f1_low']:.3f}–"
+                     f"{s['macro_f1_high']:.3f}) | {s['train_seconds']:.1f} | {s['trainable_params']:,} | "
+                     f"{s['stored_bytes']:,} |")
+    notes = []
+    plan = folder / "plan.json"
+    if plan.is_file():
+        data = json.loads(plan.read_text())
+        notes.append(f"Profiles: {len(data['profiles'])} authors; skipped (one category only): "
+                     f"{'; '.join(data['skipped']) or 'none'}.")
+    warm = folder / "warm_pool.json"
+    if warm.is_file():
+        data = json.loads(warm.read_text())
+        notes.append(f"Warm pool: N={data['num_adapters']} adapters, one per author, built in "
+                     f"{data['build_seconds']} s from: {'; '.join(data['built_from'])}.")
+    return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + ("\n" if notes else "")
+
+
+def plot(summary: list[dict], rows: list[dict], folder: Path) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    names = [s["method"] for s in summary]
+    x = np.arange(len(names))
+    paths = []
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(names)), 4))
+    for offset, metric, label in ((-0.2, "accuracy", "accuracy"), (0.2, "macro_f1", "macro-F1")):
+        means = [s[metric] for s in summary]
+        errors = [[s[metric] - s[f"{metric}_low"] for s in summary], [s[f"{metric}_high"] - s[metric] for s in summary]]
+        ax.bar(x + offset, means, 0.4, yerr=errors, capsize=3, label=label)
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel("mean over profiles (95 % CI)")
+    ax.set_title(f"Holdout accuracy and macro-F1 per method ({summary[0]['profiles']} profiles)")
+    ax.legend()
+    paths.append(_save(fig, folder / "accuracy_f1.png"))
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for s in summary:
+        xs = [int(r["stored_bytes"]) for r in rows if r["method"] == s["method"]]
+        ys = [float(r["accuracy"]) for r in rows if r["method"] == s["method"]]
+        points = ax.scatter(xs, ys, s=8, alpha=0.25)
+        ax.scatter([s["stored_bytes"]], [s["accuracy"]], s=70, color=points.get_facecolor()[0][:3],
+                   edgecolor="black", label=s["method"])
+    ax.set_xscale("log")
+    ax.set_xlabel("stored bytes per profile (log scale)")
+    ax.set_ylabel("holdout accuracy")
+    ax.set_title("What a profile costs to store against what it scores (large dot: mean)")
+    ax.legend(fontsize=7)
+    paths.append(_save(fig, folder / "bytes_vs_accuracy.png"))
+
+    fig, ax = plt.subplots(figsize=(max(6, 1.1 * len(names)), 4))
+    ax.bar(x, [s["train_seconds"] for s in summary])
+    ax.set_xticks(x, names, rotation=30, ha="right")
+    ax.set_ylabel("seconds per profile")
+    ax.set_title("Training time per profile (profiles trained together; each pays its share)")
+    paths.append(_save(fig, folder / "train_time.png"))
+    return paths
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return path
+
+
+def write_report(folder: str | Path, methods: list[str]) -> list[dict]:
+    """summary.csv, summary.md and the plots of the results found in `folder`."""
+    folder = Path(folder)
+    rows = read_results(folder / "results.csv")
+    summary = summarize(rows, methods)
+    if not summary:
+        return summary
+    with (folder / "summary.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in s.items()} for s in summary)
+    (folder / "summary.md").write_text(markdown(summary, folder), encoding="utf-8")
+    plot(summary, rows, folder)
+    return summary

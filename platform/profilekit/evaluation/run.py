@@ -1,0 +1,196 @@
+"""`profilekit eval`: train every (profile, method) of a plan and append one row per pair to
+results.csv as soon as its group of profiles finishes, so a killed run continues where it stopped.
+
+Profiles of a method train `profiles_per_step` at a time in mixed batches; training together gives
+the same artifacts as training alone (tests/engine), so resuming in other groups changes nothing.
+Seeds come from (seed, author): the same command gives the same accuracies (not the same seconds).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from profilekit.datasets import read_rows
+from profilekit.engine import Engine
+from profilekit.evaluation.plan import METHODS, EvalConfig, EvalError, Plan, make_plan, write_plan
+from profilekit.pool import PoolSpec, random_pool
+from profilekit.pool.pool import load_pool, save_pool
+from profilekit.training.data import ProfileData, Split
+from profilekit.training.loop import Progress, TrainConfig, evaluate, train_profiles
+from profilekit.training.metrics import accuracy, macro_f1
+
+COLUMNS = ["profile", "method", "accuracy", "macro_f1", "train_seconds", "trainable_params", "stored_bytes",
+           "n_train", "n_holdout"]
+
+
+def read_results(path: Path) -> list[dict]:
+    """Rows of results.csv; a last line cut off by a kill (no newline) is dropped from the file."""
+    if not path.is_file():
+        return []
+    text = path.read_text(encoding="utf-8")
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+        path.write_text(text, encoding="utf-8")
+    lines = text.splitlines()
+    if lines and lines[0].split(",") != COLUMNS:
+        raise EvalError(f"{path} is not a results file of this evaluation (header {lines[0]!r})")
+    return list(csv.DictReader(lines))
+
+
+def _append(path: Path, records: list[dict]) -> None:
+    new = not path.is_file() or path.stat().st_size == 0
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerows(records)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _check_resume(out: Path, config: EvalConfig) -> None:
+    saved = out / "config.json"
+    if saved.is_file() and read_results(out / "results.csv"):  # without results there is nothing to keep
+        before = json.loads(saved.read_text())
+        now = json.loads(json.dumps(config.fingerprint()))
+        changed = sorted(k for k in now if before.get(k) != now[k])
+        if changed:
+            raise EvalError(f"{out} holds a run with other settings ({', '.join(changed)}); "
+                            "use another --out or the same settings to resume it")
+    saved.write_text(json.dumps(config.fingerprint() | {"methods": list(config.methods)}, indent=1))
+
+
+class Evaluation:
+    """One evaluation folder: its plan, pools, and the rows already written."""
+
+    def __init__(self, config: EvalConfig, out: str | Path, backbone,
+                 progress: Callable[[str, int, Progress | None], None] | None = None):
+        self.config, self.out, self.backbone = config, Path(out), backbone
+        self.out.mkdir(parents=True, exist_ok=True)
+        _check_resume(self.out, config)
+        self.plan: Plan = make_plan(read_rows(config.data), config)
+        write_plan(self.plan, self.out / "plan.json")
+        self.results = self.out / "results.csv"
+        self.done = {(r["profile"], r["method"]) for r in read_results(self.results)}
+        self.progress = progress or (lambda method, finished, step: None)
+        spec = PoolSpec(backbone.backbone_id, config.pool_size, backbone.num_layers, backbone.hidden_size,
+                        seed=config.seed)
+        self.engine = Engine(backbone, random_pool(spec))
+        self.random_pool = self.engine.pool
+        self.train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size,
+                                        profiles_per_step=config.profiles_per_step, seed=config.seed)
+        self._check_methods()
+
+    def _check_methods(self) -> None:
+        """Refuse bad overrides before any training rather than after hours of it."""
+        from profilekit.methods.registry import get_method
+
+        for name in self.config.methods:
+            method = METHODS[name]
+            overrides = method.preset | self.config.overrides.get(name, {})
+            try:
+                made = get_method(method.method or "head_only").make_config(**overrides)
+            except (TypeError, ValueError) as exc:
+                raise EvalError(f"method {name}: {exc}") from exc
+            n = len(self.plan.builders) if method.pool == "warm" else self.config.pool_size
+            if method.pool and getattr(made, "k", 0) > n:
+                raise EvalError(f"method {name}: k={made.k} exceeds the {method.pool} pool's N={n}; "
+                                f"lower it with --set {name}.k=…")
+
+    def pending(self) -> list[tuple[str, list[ProfileData]]]:
+        return [(m, [p for p in self.plan.profiles if (p.key, m) not in self.done]) for m in self.config.methods]
+
+    def run(self) -> None:
+        for name, todo in self.pending():
+            if not todo:
+                continue
+            if name == "global":
+                self._run_global()
+                continue
+            self._use_pool(METHODS[name].pool)
+            size = self.config.profiles_per_step
+            for start in range(0, len(todo), size):
+                self._run_group(name, todo[start:start + size])
+
+    def _use_pool(self, kind: str | None) -> None:
+        if kind == "warm":
+            self.engine.use_pool(self.warm_pool())
+        else:
+            self.engine.use_pool(self.random_pool)
+
+    def warm_pool(self):
+        """Built once from the plan's builders, saved in the folder, and reused when resuming."""
+        from profilekit.pool.warm import build_warm_pool
+
+        path = self.out / "warm_pool.safetensors"
+        if path.is_file():
+            return load_pool(path)
+        if len(self.plan.builders) < 2:
+            raise EvalError(f"a warm pool needs authors below --min-rows {self.config.min_rows} with at least "
+                            f"{self.config.warm_min_rows} rows in two categories; {self.config.data} has "
+                            f"{len(self.plan.builders)}")
+        began = time.perf_counter()
+        pool = build_warm_pool(self.backbone, self.plan.builders, config=replace(self.train_config, min_rows=3),
+                               labels=self.plan.labels,
+                               callback=lambda done, key: self.progress("warm pool", 0, None))
+        save_pool(pool, path)
+        (self.out / "warm_pool.json").write_text(json.dumps({
+            "pool_hash": pool.pool_hash, "num_adapters": pool.num_adapters,
+            "build_seconds": round(time.perf_counter() - began, 1),
+            "built_from": [b.key for b in self.plan.builders]}, indent=1))
+        return pool
+
+    def _run_group(self, name: str, profiles: list[ProfileData]) -> None:
+        method = METHODS[name]
+        overrides = method.preset | self.config.overrides.get(name, {})
+        results = train_profiles(self.engine, profiles, method.method, config=self.train_config,
+                                 callback=lambda step: self.progress(name, 0, step), **overrides)
+        records = [{
+            "profile": r.key, "method": name, "accuracy": f"{r.accuracy:.6f}", "macro_f1": f"{r.macro_f1:.6f}",
+            "train_seconds": f"{r.train_seconds:.3f}", "trainable_params": r.trainable_params,
+            "stored_bytes": self.engine.save(r.state).stored_bytes, "n_train": r.n_train, "n_holdout": r.n_holdout,
+        } for r in results]
+        _append(self.results, records)
+        self.done |= {(r.key, name) for r in results}
+        self.progress(name, len(results), None)
+
+    def _run_global(self) -> None:
+        """head_only on the union of all profiles' training rows (best epoch by the union of their
+        holdouts, as each personal model is chosen by its own), scored on each profile's holdout.
+        Its seconds and stored bytes are shared by all profiles: each row carries its share."""
+        self.engine.use_pool(self.random_pool)
+        texts, labels, train, holdout = [], [], [], []
+        for p in self.plan.profiles:
+            offset = len(texts)
+            texts += p.texts
+            labels += p.labels
+            train += [offset + i for i in p.split.train]
+            holdout += [offset + i for i in p.split.holdout]
+        merged = ProfileData("global", texts, labels, label_set=self.plan.labels, split=Split(train, holdout))
+        config = replace(self.train_config, profiles_per_step=1)
+        [result] = train_profiles(self.engine, [merged], "head_only", config=config,
+                                  callback=lambda step: self.progress("global", 0, step),
+                                  **self.config.overrides.get("global", {}))
+        n = len(self.plan.profiles)
+        stored = self.engine.save(result.state).stored_bytes
+        records = []
+        for p in self.plan.profiles:
+            if (p.key, "global") in self.done:
+                continue
+            truth = [p.labels[i] for i in p.split.holdout]
+            predicted, _ = evaluate(self.engine, [result.state] * len(truth), [p.texts[i] for i in p.split.holdout],
+                                    truth)
+            records.append({
+                "profile": p.key, "method": "global", "accuracy": f"{accuracy(truth, predicted):.6f}",
+                "macro_f1": f"{macro_f1(truth, predicted):.6f}", "train_seconds": f"{result.train_seconds / n:.3f}",
+                "trainable_params": result.trainable_params, "stored_bytes": round(stored / n),
+                "n_train": len(p.split.train), "n_holdout": len(truth)})
+        _append(self.results, records)
+        self.done |= {(p.key, "global") for p in self.plan.profiles}
+        self.progress("global", n, None)

@@ -1,0 +1,123 @@
+"""`profilekit eval` on real news authors with a tiny BERT: the results file a user reads, the
+warm-pool protocol, reproducibility, resuming a stopped run, and the summary and plots."""
+
+import csv
+import json
+
+import pytest
+
+from profilekit.evaluation import COLUMNS, EvalConfig, EvalError, Evaluation, read_results, write_report
+from tests.conftest import NEWS
+
+# Authors with ≥ 160 rows: 10, one of them (164 rows) writes only ENTERTAINMENT.
+SMALL = dict(data=str(NEWS), min_rows=160, max_rows=10, pool_size=8, epochs=1, batch_size=4, profiles_per_step=4,
+             overrides={"xpeft_hard": {"k": 3}, "xpeft_hard_warm": {"k": 3}})
+METHODS = ("head_only", "xpeft_hard", "xpeft_hard_warm", "global")
+
+
+def run(backbone, out, **changes):
+    config = EvalConfig(**(SMALL | {"methods": METHODS} | changes))
+    evaluation = Evaluation(config, out, backbone)
+    evaluation.run()
+    return evaluation
+
+
+def without_seconds(rows):
+    return sorted(tuple(v for k, v in row.items() if k != "train_seconds") for row in rows)
+
+
+def test_results_have_one_row_per_profile_and_method(tiny_backbone, tmp_path):
+    evaluation = run(tiny_backbone, tmp_path)
+    with (tmp_path / "results.csv").open() as handle:
+        reader = csv.DictReader(handle)
+        assert reader.fieldnames == COLUMNS
+        rows = list(reader)
+    authors = [p.key for p in evaluation.plan.profiles]
+    assert len(authors) == 9 and len(rows) == 9 * len(METHODS)
+    assert {(r["profile"], r["method"]) for r in rows} == {(a, m) for a in authors for m in METHODS}
+    for row in rows:
+        assert 0 <= float(row["accuracy"]) <= 1 and 0 <= float(row["macro_f1"]) <= 1
+        assert int(row["n_train"]) + int(row["n_holdout"]) == 10 and int(row["n_holdout"]) >= 1
+        assert int(row["trainable_params"]) > 0 and int(row["stored_bytes"]) > 0
+    by = {(r["profile"], r["method"]): r for r in rows}
+    for author in authors:  # the same holdout rows for every method of an author
+        assert len({by[author, m]["n_holdout"] for m in METHODS}) == 1
+        # a warm-pool profile stores masks and LayerNorm only: less than one with its own head
+        assert int(by[author, "xpeft_hard_warm"]["stored_bytes"]) < int(by[author, "xpeft_hard"]["stored_bytes"])
+    plan = json.loads((tmp_path / "plan.json").read_text())
+    assert list(plan["skipped"]) == ["Cole Delbyck"]  # one category: nothing to classify
+
+    summary = write_report(tmp_path, list(METHODS))
+    for line in summary:
+        accs = [float(r["accuracy"]) for r in rows if r["method"] == line["method"]]
+        assert line["profiles"] == 9
+        assert line["accuracy"] == pytest.approx(sum(accs) / len(accs))
+        assert min(accs) <= line["accuracy_low"] <= line["accuracy"] <= line["accuracy_high"] <= max(accs)
+    table = (tmp_path / "summary.md").read_text()
+    assert all(f"| {m} | 9 |" in table for m in METHODS)
+    for name in ("accuracy_f1.png", "bytes_vs_accuracy.png", "train_time.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_warm_pool_is_built_by_other_authors_and_reported(tiny_backbone, tmp_path):
+    evaluation = run(tiny_backbone, tmp_path, methods=("xpeft_hard_warm",))
+    warm = json.loads((tmp_path / "warm_pool.json").read_text())
+    assert warm["num_adapters"] == 8 == len(warm["built_from"])
+    assert not set(warm["built_from"]) & {p.key for p in evaluation.plan.profiles}
+    assert "Warm pool: N=8" in (write_report(tmp_path, ["xpeft_hard_warm"]) and
+                                (tmp_path / "summary.md").read_text())
+
+
+def fresh_backbone(tokenizer):
+    """The same tiny BERT again (an Engine wraps a backbone once)."""
+    from profilekit.backbone.loader import wrap_model
+    from tests.conftest import TinyTokenizer, tiny_model
+
+    return wrap_model(tiny_model(), TinyTokenizer(tokenizer), backbone_id="bert:tiny:test", max_length=32)
+
+
+def test_same_seed_same_results_and_a_stopped_run_resumes(tiny_backbone, tokenizer, tmp_path):
+    first = run(tiny_backbone, tmp_path / "a")
+    reference = read_results(first.results)
+
+    stopped = {"groups": 0}
+
+    def stop_after_two_groups(method, finished, step):
+        if finished:
+            stopped["groups"] += 1
+            if stopped["groups"] == 2:
+                raise KeyboardInterrupt
+
+    config = EvalConfig(**(SMALL | {"methods": METHODS}))
+    with pytest.raises(KeyboardInterrupt):
+        Evaluation(config, tmp_path / "b", fresh_backbone(tokenizer), progress=stop_after_two_groups).run()
+    partial = read_results(tmp_path / "b" / "results.csv")
+    assert 0 < len(partial) < len(reference)
+    resumed = Evaluation(config, tmp_path / "b", fresh_backbone(tokenizer))
+    assert sum(len(todo) for _, todo in resumed.pending()) == len(reference) - len(partial)
+    resumed.run()
+    assert without_seconds(read_results(tmp_path / "b" / "results.csv")) == without_seconds(reference)
+
+
+def test_a_line_cut_by_a_kill_is_dropped_and_retrained(tiny_backbone, tokenizer, tmp_path):
+    run(tiny_backbone, tmp_path, methods=("head_only",))
+    path = tmp_path / "results.csv"
+    complete = read_results(path)
+    path.write_text(path.read_text()[:-15])  # the last row lost its end, as if killed mid-write
+    assert len(read_results(path)) == len(complete) - 1
+    run(fresh_backbone(tokenizer), tmp_path, methods=("head_only",))
+    assert without_seconds(read_results(path)) == without_seconds(complete)
+
+
+def test_resuming_with_other_settings_is_refused(tiny_backbone, tokenizer, tmp_path):
+    run(tiny_backbone, tmp_path, methods=("head_only",))
+    with pytest.raises(EvalError, match="other settings.*epochs"):
+        run(fresh_backbone(tokenizer), tmp_path, methods=("head_only",), epochs=2)
+
+
+def test_bad_method_settings_fail_before_training(tiny_backbone, tmp_path):
+    with pytest.raises(EvalError, match="unknown methods"):
+        EvalConfig(data=str(NEWS), methods=("xpeft_huge",))
+    with pytest.raises(EvalError, match="k=50 exceeds the random pool's N=8"):
+        run(tiny_backbone, tmp_path, overrides={})
+    assert not (tmp_path / "results.csv").exists()
