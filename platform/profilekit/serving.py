@@ -36,6 +36,34 @@ def load_profile_state(session, *, profile, cache):
     return engine.load(artifact.payload), engine, artifact
 
 
+def load_profile_states(session, *, profile_ids, engines, cache) -> dict[str, tuple[object, str]]:
+    """profile id → (servable state, artifact id) for each of `profile_ids` that has a current artifact;
+    unknown and untrained ids are left out. One query reads the profiles' current artifact ids, a second
+    the payloads of those artifacts `cache` does not hold; each is loaded once on `engines`' engine
+    (runner.EngineCache) with its pool. Hot profiles never touch the artifacts table."""
+    from sqlalchemy import select
+
+    from profilekit.store.models import Artifact, Profile
+
+    ids = list(dict.fromkeys(profile_ids))
+    current = dict(session.execute(select(Profile.id, Profile.current_artifact_id).where(
+        Profile.id.in_(ids), Profile.current_artifact_id.is_not(None))).all())
+    missing = [a for a in dict.fromkeys(current.values()) if a not in cache]
+    query = select(Artifact.id, Artifact.pool_hash, Artifact.payload)
+    stored = {row.id: row for row in session.execute(query.where(Artifact.id.in_(missing)))} if missing else {}
+
+    engine_of: dict[str | None, object] = {}  # one pool look-up per pool, not per artifact
+
+    def load(artifact_id: str):
+        row = stored.get(artifact_id) or session.execute(query.where(Artifact.id == artifact_id)).one()  # evicted since
+        if row.pool_hash not in engine_of:
+            pools = [repo.get_pool(session, pool_hash=row.pool_hash)] if row.pool_hash else []
+            engine_of[row.pool_hash] = engines.serving_engine(pools)
+        return engine_of[row.pool_hash].load(row.payload)
+
+    return {pid: (cache.get(aid, lambda aid=aid: load(aid)), aid) for pid, aid in current.items()}
+
+
 class ArtifactCache:
     """Hot profile states keyed by artifact id (the version): a retrained profile has a new id, so it
     is served with its new artifact on the next request. Bounded LRU; reports its resident bytes."""
@@ -56,6 +84,10 @@ class ArtifactCache:
 
     def __len__(self) -> int:
         return len(self._states)
+
+    def __contains__(self, artifact_id: str) -> bool:
+        with self._lock:
+            return artifact_id in self._states
 
     def get(self, artifact_id: str, load):
         """The state for `artifact_id`, calling `load()` on a miss (idempotent: load, insert, evict)."""

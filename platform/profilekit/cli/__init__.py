@@ -7,7 +7,7 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from profilekit.cli import demo, serve, store_commands
+    from profilekit.cli import bench_command, demo, eval_command, serve, store_commands
 
     parser = argparse.ArgumentParser(prog="profilekit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -21,6 +21,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=demo.demo)
 
     store_commands.add_commands(commands)
+    eval_command.add_commands(commands)
+    bench_command.add_commands(commands)
     serve.add_commands(commands)
     return parser
 

@@ -8,6 +8,7 @@ import math
 import struct
 from dataclasses import replace
 
+import numpy as np
 import torch
 from bitarray import bitarray
 from torch import nn
@@ -69,16 +70,16 @@ def decode_hard(payload: bytes, *, pool_hash: str, num_layers: int) -> tuple[tor
     if len(body) != hard_mask_bytes(n, layers):
         raise ArtifactError(f"hard mask payload is {len(body)} bytes, expected 2·⌈{n}/8⌉·{layers} = "
                             f"{hard_mask_bytes(n, layers)}")
-    rows = []
-    for i in range(2 * layers):
-        bits = bitarray(endian="little")
-        bits.frombytes(body[i * per_row:(i + 1) * per_row])
-        if bits[n:].any():
-            raise ArtifactError(f"hard mask row {i} sets padding bits beyond N={n}")
-        if bits.count() != k:
-            raise ArtifactError(f"hard mask layer {i // 2} ({'AB'[i % 2]}) has {bits.count()} bits set, expected k={k}")
-        rows.append(bits[:n].tolist())
-    return torch.tensor(rows, dtype=torch.bool).reshape(layers, 2, n), k
+    rows = np.frombuffer(body, dtype=np.uint8).reshape(2 * layers, per_row)
+    bits = np.unpackbits(rows, axis=1, bitorder="little").astype(bool)  # [2L, 8·⌈N/8⌉], bit j of row i
+    padded = bits[:, n:].any(axis=1)
+    if padded.any():
+        raise ArtifactError(f"hard mask row {int(padded.argmax())} sets padding bits beyond N={n}")
+    counts = bits[:, :n].sum(axis=1)
+    if (counts != k).any():
+        i = int((counts != k).argmax())
+        raise ArtifactError(f"hard mask layer {i // 2} ({'AB'[i % 2]}) has {counts[i]} bits set, expected k={k}")
+    return torch.from_numpy(np.ascontiguousarray(bits[:, :n])).reshape(layers, 2, n), k
 
 
 def save(state: XPeftState, ctx: EngineContext) -> Artifact:
@@ -125,4 +126,4 @@ def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
         state.ln_weight = nn.Parameter(tensors["ln_weight"])
         state.ln_bias = nn.Parameter(tensors["ln_bias"])
     restore_head(state, tensors)
-    return state.to(ctx.device)
+    return state if ctx.device.type == "cpu" else state.to(ctx.device)  # built on the CPU
