@@ -135,6 +135,16 @@ def test_artifact_round_trip_serves_identical_outputs(shared_engine, method):
     assert restored.labels == ("a", "b", "c") and restored.config == state.config
 
 
+def test_a_served_hard_mask_keeps_only_its_selection_and_serves_beside_its_trained_self(tiny_engine):
+    trained = trained_looking(tiny_engine.new_state("xpeft_hard", ["a", "b"], k=3, seed=1), 5)
+    served = tiny_engine.load(tiny_engine.save(trained).to_bytes())
+    assert served.mask_logits.dtype == torch.bool and not served.mask_logits.requires_grad
+    assert served.mask_logits.sum(-1).eq(3).all()  # k of N per layer and A/B
+    out = run(tiny_engine, [TEXTS[0]] * 2, [trained, served])
+    assert torch.allclose(out.logits[0], out.logits[1], atol=1e-6)
+    assert tiny_engine.save(served).to_bytes() == tiny_engine.save(trained).to_bytes()
+
+
 def test_stored_bytes_of_a_hard_mask_profile(tiny_engine):
     from profilekit.methods.xpeft.artifact import HEADER_BYTES, hard_mask_bytes
 

@@ -8,6 +8,7 @@ cold first predictions, training cost against N)."""
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import time
@@ -46,6 +47,7 @@ def run_bench(args) -> int:
     began = time.perf_counter()
     if "peers" in parts:
         peers.run(args, report)
+        gc.collect()  # the peers' models (hundreds of LoRA modules) must not slow the scale part's GC
     if "scale" in parts:
         scale.run(args, report)
     report("load_average_after", " ".join(f"{x:.2f}" for x in os.getloadavg()))

@@ -24,7 +24,7 @@ from profilekit.methods.base import (
     write_extras,
 )
 from profilekit.methods.xpeft.config import XPeftConfig
-from profilekit.methods.xpeft.layer import XPeftState
+from profilekit.methods.xpeft.layer import XPeftState, selection
 
 HARD_MAGIC, SOFT_MAGIC = b"PKXH", b"PKXS"
 _HEADER = struct.Struct("<4sB32sIIH")  # magic, version, pool sha256, N, k, L
@@ -87,9 +87,7 @@ def save(state: XPeftState, ctx: EngineContext) -> Artifact:
     logits = state.mask_logits.detach().cpu()
     L, _, N = logits.shape
     if config.mask == "hard":
-        index = logits.topk(config.k, dim=-1).indices
-        selected = torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, index, True)
-        payload = encode_hard(selected, state.pool_hash, config.k)
+        payload = encode_hard(selection(logits, config.k), state.pool_hash, config.k)
     else:
         header = _HEADER.pack(SOFT_MAGIC, 1, bytes.fromhex(state.pool_hash), N, 0, L)
         payload = header + logits.float().contiguous().numpy().tobytes()
@@ -107,13 +105,13 @@ def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
     if pool is None:
         raise ArtifactError(f"artifact belongs to pool {header['pool_hash'][:12]}…, which the engine does not "
                             f"serve (it serves {', '.join(h[:12] + '…' for h in ctx.pools) or 'no pool'})")
-    state = XPeftState(config, replace(ctx, pool=pool), tuple(header["labels"]), torch.Generator())
+    state = XPeftState(config, replace(ctx, pool=pool), tuple(header["labels"]), generator=None)
     L, N = ctx.num_layers, pool.num_adapters
     if config.mask == "hard":
         selected, k = decode_hard(artifact.payload, pool_hash=pool.pool_hash, num_layers=L)
         if k != config.k or selected.shape[-1] != N:
             raise ArtifactError(f"hard mask has k={k}, N={selected.shape[-1]}; config says k={config.k}, pool N={N}")
-        logits = selected.float()  # top-k of these logits is exactly the stored selection
+        logits = selected  # bool: composed as k-hot / k, exactly the stored selection
     else:
         _, stored_hash, n, _, layers = decode_header(artifact.payload)
         body = artifact.payload[HEADER_BYTES:]
@@ -121,7 +119,7 @@ def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
             raise ArtifactError(f"soft mask payload is {len(body)} bytes for N={n}, L={layers}; "
                                 f"expected {2 * N * L * 4} for N={N}, L={L}")
         logits = torch.frombuffer(bytearray(body), dtype=torch.float32).reshape(L, 2, N)
-    state.mask_logits = nn.Parameter(logits)
+    state.mask_logits = nn.Parameter(logits, requires_grad=logits.is_floating_point())
     if config.layer_norm:
         state.ln_weight = nn.Parameter(tensors["ln_weight"])
         state.ln_bias = nn.Parameter(tensors["ln_bias"])

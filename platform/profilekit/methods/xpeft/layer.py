@@ -10,7 +10,11 @@ from profilekit.methods.xpeft.config import XPeftConfig
 
 
 class XPeftState(ProfileState):
-    def __init__(self, config: XPeftConfig, ctx: EngineContext, labels, generator: torch.Generator):
+    """Masks (float logits while training; a served hard mask keeps its stored k-hot selection as bool,
+    a quarter of the memory), the per-profile LayerNorm and, unless shared, the head."""
+
+    def __init__(self, config: XPeftConfig, ctx: EngineContext, labels, generator: torch.Generator | None):
+        """`generator` draws the initial masks and head; None leaves every tensor for `load` to set."""
         super().__init__(config, labels, shared_head=config.head == "shared")
         pool = ctx.pool
         L, N, b = ctx.num_layers, pool.num_adapters, pool.bottleneck
@@ -18,6 +22,9 @@ class XPeftState(ProfileState):
             raise ValueError(f"k={config.k} exceeds the pool's N={N} adapters per layer")
         self.method = f"xpeft_{config.mask}"
         self.pool_hash = pool.pool_hash
+        if generator is None:
+            self.mask_logits = self.ln_weight = self.ln_bias = None
+            return
         self.mask_logits = nn.Parameter(torch.randn(L, 2, N, generator=generator) * config.mask_init_std)  # [L, A/B, N]
         if config.layer_norm:
             self.ln_weight = nn.Parameter(torch.ones(L, b))
@@ -32,6 +39,13 @@ def khot(logits: torch.Tensor, k: int) -> torch.Tensor:
     """k-hot of the top-k logits along the last axis, divided by k (so it sums to 1)."""
     index = logits.topk(k, dim=-1).indices
     return torch.zeros_like(logits).scatter_(-1, index, 1.0) / k
+
+
+def selection(logits: torch.Tensor, k: int) -> torch.Tensor:
+    """The hard mask as bool: the top-k logits along the last axis (a loaded mask is its own selection)."""
+    if logits.dtype == torch.bool:
+        return logits
+    return torch.zeros_like(logits, dtype=torch.bool).scatter_(-1, logits.topk(k, dim=-1).indices, True)
 
 
 def gumbel_topk(logits: torch.Tensor, k: int, nu: float, tau: float, noise: torch.Tensor) -> torch.Tensor:
@@ -52,11 +66,13 @@ def uniform_noise(shape, generator: torch.Generator, device, dtype) -> torch.Ten
 def mask_weights(states: list[XPeftState], config: XPeftConfig, *, training: bool,
                  generators: list[torch.Generator] | None) -> torch.Tensor:
     """[P, L, 2, N] weights of each pool adapter for each profile."""
+    if config.mask == "hard" and not training:
+        return torch.stack([selection(s.mask_logits, config.k) for s in states]).float() / config.k
     logits = torch.stack([s.mask_logits for s in states])
+    if logits.dtype == torch.bool:
+        raise ValueError("a loaded hard mask is served, not trained; train a new state")
     if config.mask == "soft":
         return torch.softmax(logits, dim=-1)
-    if not training:
-        return khot(logits, config.k)
     noise = torch.stack([uniform_noise(s.mask_logits.shape, g, logits.device, logits.dtype)
                          for s, g in zip(states, generators, strict=True)])
     return gumbel_topk(logits, config.k, config.nu, config.tau, noise)
