@@ -53,6 +53,10 @@ def test_results_have_one_row_per_profile_and_method(tiny_backbone, tmp_path):
         assert line["profiles"] == 9
         assert line["accuracy"] == pytest.approx(sum(accs) / len(accs))
         assert min(accs) <= line["accuracy_low"] <= line["accuracy"] <= line["accuracy_high"] <= max(accs)
+        gains = [float(r["accuracy"]) - float(by[r["profile"], "head_only"]["accuracy"]) for r in rows
+                 if r["method"] == line["method"]]  # paired with head_only on the same holdouts
+        assert line["accuracy_vs_head_only"] == pytest.approx(sum(gains) / len(gains))
+        assert (line["wins"], line["losses"]) == (sum(g > 0 for g in gains), sum(g < 0 for g in gains))
     table = (tmp_path / "summary.md").read_text()
     assert all(f"| {m} | 9 |" in table for m in METHODS)
     for name in ("accuracy_f1.png", "bytes_vs_accuracy.png", "train_time.png"):

@@ -13,7 +13,9 @@ import numpy as np
 from profilekit.evaluation.run import read_results
 
 SUMMARY_COLUMNS = ["method", "profiles", "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "macro_f1_low",
-                   "macro_f1_high", "train_seconds", "trainable_params", "stored_bytes"]
+                   "macro_f1_high", "train_seconds", "trainable_params", "stored_bytes", "accuracy_vs_head_only",
+                   "accuracy_vs_head_only_low", "accuracy_vs_head_only_high", "wins", "ties", "losses"]
+BASELINE = "head_only"  # paired differences are against it: the number personalising the encoder must beat
 
 
 def bootstrap_interval(values: list[float], *, resamples: int = 10_000, seed: int = 0) -> tuple[float, float]:
@@ -51,6 +53,15 @@ def summarize(rows: list[dict], methods: list[str]) -> list[dict]:
             "trainable_params": int(statistics.median(int(r["trainable_params"]) for r in mine)),
             "stored_bytes": int(statistics.median(int(r["stored_bytes"]) for r in mine)),
         })
+    if BASELINE in methods:
+        base = {r["profile"]: float(r["accuracy"]) for r in rows if r["method"] == BASELINE}
+        for line in summary:
+            mine = [(float(r["accuracy"]), base[r["profile"]]) for r in rows
+                    if r["method"] == line["method"] and r["profile"] in common]
+            gains = [a - b for a, b in mine]
+            line |= {"accuracy_vs_head_only": statistics.fmean(gains), **interval("accuracy_vs_head_only", gains),
+                     "wins": sum(g > 0 for g in gains), "ties": sum(g == 0 for g in gains),
+                     "losses": sum(g < 0 for g in gains)}
     return summary
 
 
@@ -62,6 +73,12 @@ def markdown(summary: list[dict], folder: Path) -> str:
                      f"{s['accuracy_high']:.3f}) | {s['macro_f1']:.3f} ({s['macro_f1_low']:.3f}–"
                      f"{s['macro_f1_high']:.3f}) | {s['train_seconds']:.1f} | {s['trainable_params']:,} | "
                      f"{s['stored_bytes']:,} |")
+    if "wins" in summary[0]:
+        lines += ["", f"Paired with {BASELINE} on the same profiles and holdouts (accuracy difference per profile):",
+                  "", f"| method | accuracy − {BASELINE} (95 % CI) | wins / ties / losses |", "|---|---|---|"]
+        lines += [f"| {s['method']} | {s['accuracy_vs_head_only']:+.3f} ({s['accuracy_vs_head_only_low']:+.3f}–"
+                  f"{s['accuracy_vs_head_only_high']:+.3f}) | {s['wins']} / {s['ties']} / {s['losses']} |"
+                  for s in summary if s["method"] != BASELINE]
     notes = []
     plan = folder / "plan.json"
     if plan.is_file():
@@ -137,7 +154,7 @@ def write_report(folder: str | Path, methods: list[str]) -> list[dict]:
     if not summary:
         return summary
     with (folder / "summary.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS, lineterminator="\n", restval="")
         writer.writeheader()
         writer.writerows({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in s.items()} for s in summary)
     (folder / "summary.md").write_text(markdown(summary, folder), encoding="utf-8")
