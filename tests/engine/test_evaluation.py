@@ -5,6 +5,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from profilekit.evaluation import COLUMNS, EvalConfig, EvalError, Evaluation, read_results, write_report
 from tests.conftest import NEWS
@@ -101,6 +102,11 @@ def test_same_seed_same_results_and_a_stopped_run_resumes(tiny_backbone, tokeniz
     assert sum(len(todo) for _, todo in resumed.pending()) == len(reference) - len(partial)
     resumed.run()
     assert without_seconds(read_results(tmp_path / "b" / "results.csv")) == without_seconds(reference)
+    third = Evaluation(config, tmp_path / "c", fresh_backbone(tokenizer))
+    torch.manual_seed(12345)  # whatever ran before in the process, the warm pool comes out the same
+    rebuilt = third.warm_pool()
+    built = [json.loads((tmp_path / run / "warm_pool.json").read_text())["pool_hash"] for run in ("a", "b")]
+    assert built == [rebuilt.pool_hash] * 2
 
 
 def test_a_line_cut_by_a_kill_is_dropped_and_retrained(tiny_backbone, tokenizer, tmp_path):

@@ -80,6 +80,7 @@ def build_warm_pool(backbone: Backbone, profiles: list[ProfileData], *, reductio
     labels = tuple(labels) if labels is not None else tuple(sorted(seen))
     model = pristine_encoder(backbone)
     generator = torch.Generator().manual_seed(config.seed)
+    torch.manual_seed(config.seed)  # the head's initial weights: the same pool whatever ran before
     head = nn.Linear(backbone.hidden_size, len(labels)).to(backbone.device)
     texts = [p.texts[i] for p, s in zip(profiles, splits, strict=True) for i in s.train]
     targets = [labels.index(p.labels[i]) for p, s in zip(profiles, splits, strict=True) for i in s.train]
