@@ -36,6 +36,8 @@ METHODS = {m.name: m for m in [
     # trained against, shared; a profile learns only its masks and LayerNorm.
     EvalMethod("xpeft_soft_warm", "xpeft_soft", "warm", {"head": "shared"}),
     EvalMethod("xpeft_hard_warm", "xpeft_hard", "warm", {"head": "shared"}),
+    # The warm pool's adapters with the profile's own head (the pool's head is not used).
+    EvalMethod("xpeft_hard_warm_own_head", "xpeft_hard", "warm", {"head": "profile"}),
     EvalMethod("aot_fc", "aot_fc"),
     EvalMethod("aot_kron", "aot_kron"),
     EvalMethod("dept", "dept"),
