@@ -34,8 +34,8 @@ from pathlib import Path
 import torch
 
 from profilekit.benchmarks import contenders as c
+from profilekit.cli.demo import DEFAULT_DATA
 
-DEFAULT_DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "news-authors" / "news_authors.jsonl"
 LABELS = ("a", "b", "c", "d", "e")
 PEERS = ("peft", "adapters_batchsplit", "adapters_switching")
 

@@ -41,8 +41,7 @@ from pathlib import Path
 import torch
 
 from profilekit.benchmarks import scale_store as store
-
-DEFAULT_DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "news-authors" / "news_authors.jsonl"
+from profilekit.cli.demo import DEFAULT_DATA
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
