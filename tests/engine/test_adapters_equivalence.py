@@ -47,7 +47,9 @@ def check(backbone, pool, index, reduction_factor):
         plain = pristine(**tokens).last_hidden_state
         out = engine.forward(tokens["input_ids"], tokens["attention_mask"], [state] * len(TEXTS))
     assert not torch.allclose(expected, plain, atol=1e-3), "the pool adapter must change the output"
-    assert torch.allclose(out.hidden, expected, atol=1e-5)
+    # float32 through every layer: the two orders of summation differ by ~1e-5 of values up to ~5 (by CPU
+    # kernel), four orders of magnitude below what the adapter changes
+    assert torch.allclose(out.hidden, expected, atol=1e-4, rtol=1e-4)
 
 
 def test_one_hot_hard_mask_equals_adapters_library_on_tiny_bert(tiny_backbone, tiny_pool):
