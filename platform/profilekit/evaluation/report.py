@@ -101,9 +101,10 @@ def plot(summary: list[dict], rows: list[dict], folder: Path) -> list[Path]:
 
     names = [s["method"] for s in summary]
     x = np.arange(len(names))
+    width = max(7.5, 1.1 * len(names))  # of the per-method bar charts
     paths = []
 
-    fig, ax = plt.subplots(figsize=(max(7.5, 1.1 * len(names)), 4))
+    fig, ax = plt.subplots(figsize=(width, 4))
     for offset, metric, label in ((-0.2, "accuracy", "accuracy"), (0.2, "macro_f1", "macro-F1")):
         means = [s[metric] for s in summary]
         errors = [[s[metric] - s[f"{metric}_low"] for s in summary], [s[f"{metric}_high"] - s[metric] for s in summary]]
@@ -128,7 +129,7 @@ def plot(summary: list[dict], rows: list[dict], folder: Path) -> list[Path]:
     ax.legend(fontsize=7)
     paths.append(_save(fig, folder / "bytes_vs_accuracy.png"))
 
-    fig, ax = plt.subplots(figsize=(max(7.5, 1.1 * len(names)), 4))
+    fig, ax = plt.subplots(figsize=(width, 4))
     ax.bar(x, [s["train_seconds"] for s in summary])
     ax.set_xticks(x, names, rotation=30, ha="right")
     ax.set_ylabel("seconds per profile")

@@ -80,33 +80,37 @@ def build_warm_pool(backbone: Backbone, profiles: list[ProfileData], *, reductio
     labels = tuple(labels) if labels is not None else tuple(sorted(seen))
     model = pristine_encoder(backbone)
     generator = torch.Generator().manual_seed(config.seed)
-    torch.manual_seed(config.seed)  # the head's initial weights: the same pool whatever ran before
-    head = nn.Linear(backbone.hidden_size, len(labels)).to(backbone.device)
     texts = [p.texts[i] for p, s in zip(profiles, splits, strict=True) for i in s.train]
     targets = [labels.index(p.labels[i]) for p, s in zip(profiles, splits, strict=True) for i in s.train]
-    model.eval()
-    _fit(model, backbone, head, list(head.parameters()), texts, targets, lr=head_lr, epochs=config.epochs,
-         batch_size=config.batch_size * 4, generator=generator)
-    head.requires_grad_(False)
-    adapters.init(model)
-    with tempfile.TemporaryDirectory() as workdir:
-        folders = []
-        for index, (data, split) in enumerate(zip(profiles, splits, strict=True)):
-            name = f"warm_{index}"
-            torch.manual_seed(profile_seed(config.seed, data.key))
-            model.add_adapter(name, config=SeqBnConfig(reduction_factor=reduction_factor))
-            model.train_adapter(name)
-            model.to(backbone.device).eval()  # no dropout: the engine serves without it
-            params = [p for n, p in model.named_parameters() if f".{name}." in n]
-            _fit(model, backbone, head, params, [data.texts[i] for i in split.train],
-                 [labels.index(data.labels[i]) for i in split.train], lr=adapter_lr, epochs=config.epochs,
-                 batch_size=config.batch_size, generator=generator)
-            folders.append(Path(workdir) / name)
-            model.save_adapter(str(folders[-1]), name)
-            model.delete_adapter(name)
-            if callback is not None:
-                callback(index + 1, data.key)
-        pool = import_adapter_folders(folders, backbone_id=backbone.backbone_id, num_layers=backbone.num_layers)
+    # Initial weights (head, adapters) come from the global generator, seeded here so the same authors and
+    # seed give the same pool whatever ran before; the caller's generator state is restored afterwards.
+    # They are drawn on the CPU (modules move to the device after creation), so only its state is forked.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        head = nn.Linear(backbone.hidden_size, len(labels)).to(backbone.device)
+        model.eval()
+        _fit(model, backbone, head, list(head.parameters()), texts, targets, lr=head_lr, epochs=config.epochs,
+             batch_size=config.batch_size * 4, generator=generator)
+        head.requires_grad_(False)
+        adapters.init(model)
+        with tempfile.TemporaryDirectory() as workdir:
+            folders = []
+            for index, (data, split) in enumerate(zip(profiles, splits, strict=True)):
+                name = f"warm_{index}"
+                torch.manual_seed(profile_seed(config.seed, data.key))
+                model.add_adapter(name, config=SeqBnConfig(reduction_factor=reduction_factor))
+                model.train_adapter(name)
+                model.to(backbone.device).eval()  # no dropout: the engine serves without it
+                params = [p for n, p in model.named_parameters() if f".{name}." in n]
+                _fit(model, backbone, head, params, [data.texts[i] for i in split.train],
+                     [labels.index(data.labels[i]) for i in split.train], lr=adapter_lr, epochs=config.epochs,
+                     batch_size=config.batch_size, generator=generator)
+                folders.append(Path(workdir) / name)
+                model.save_adapter(str(folders[-1]), name)
+                model.delete_adapter(name)
+                if callback is not None:
+                    callback(index + 1, data.key)
+            pool = import_adapter_folders(folders, backbone_id=backbone.backbone_id, num_layers=backbone.num_layers)
     spec = replace(pool.spec, source="warm", seed=config.seed)
     shared = SharedHead(head.weight.detach().cpu().clone(), head.bias.detach().cpu().clone(), labels)
     return AdapterPool(spec, pool.down_w, pool.down_b, pool.up_w, pool.up_b, head=shared)
