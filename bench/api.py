@@ -35,7 +35,8 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import NEWS, report
+from bench.common import report
+from profilekit.data import NEWS_AUTHORS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -43,7 +44,7 @@ REPO = Path(__file__).resolve().parents[1]
 def news_sample(n: int) -> tuple[list[str], list[str]]:
     """The first n texts of the news data, and the categories found there."""
     texts, categories = [], set()
-    with NEWS.open() as handle:
+    with NEWS_AUTHORS.open() as handle:
         for line in handle:
             row = json.loads(line)
             texts.append(row["text"])
@@ -59,8 +60,9 @@ def make_profiles(settings, n: int, categories: list[str], *, seed: int = 0):
     import torch
 
     from profilekit.api.auth import create_key
-    from profilekit.onboarding import ensure_default_pool
-    from profilekit.runner import EngineCache
+    from profilekit.jobs import default_pool
+    from profilekit.runner import resolve_pool
+    from profilekit.serving import EngineCache
     from profilekit.store import make_engine, make_session_factory, repo
     from profilekit.store.migrate import upgrade
     from profilekit.store.models import Artifact
@@ -71,8 +73,9 @@ def make_profiles(settings, n: int, categories: list[str], *, seed: int = 0):
     generator = torch.Generator().manual_seed(seed)
     with sessions() as session:
         key = create_key(session, tenant="bench", role="client", name="bench.api")
-        pool_row = repo.get_pool(session, pool_hash=ensure_default_pool(session, settings))
-        engine = EngineCache(settings).engine_for(pool_row)
+        engines = EngineCache(settings)
+        pool_row = resolve_pool(session, default_pool(settings), engines)  # as a worker resolves it
+        engine = engines.training_engine(pool_row)
         ids, stored = [], 0
         for i in range(n):
             labels = rng.sample(categories, k=min(5, len(categories)))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 import statistics
 import time
-from pathlib import Path
 
-NEWS = Path(__file__).resolve().parents[2] / "shared" / "data" / "news-authors" / "news_authors.jsonl"
+from profilekit.data import NEWS_AUTHORS
 
 
 def news_texts(n: int) -> list[str]:
     texts = []
-    with NEWS.open() as handle:
+    with NEWS_AUTHORS.open() as handle:
         for line in handle:
             texts.append(json.loads(line)["text"])
             if len(texts) == n:

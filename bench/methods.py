@@ -22,10 +22,11 @@ import torch
 from bench.common import news_texts, paired_ratios, report
 from profilekit.backbone import load_backbone
 from profilekit.engine import Engine
+from profilekit.methods import method_names
 from profilekit.pool import PoolSpec, random_pool
 
-METHODS = ["xpeft_hard", "xpeft_soft", "aot_fc", "aot_kron", "dept", "dpt", "prompt_tuning"]
-ALL = METHODS + ["head_only", "single_adapter"]
+ALL = method_names()  # every registered method, so a new one is measured too
+METHODS = [m for m in ALL if m not in ("head_only", "single_adapter")]  # the two baselines: no ratio
 PROMPT_LENGTH = {"dept": "prompt_length", "dpt": "length", "prompt_tuning": "length"}
 
 

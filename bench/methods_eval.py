@@ -14,30 +14,16 @@ import time
 
 import torch
 
-from bench.common import NEWS, report
+from bench.common import report
 from profilekit.backbone import load_backbone
-from profilekit.datasets import profiles_by_author, read_rows
+from profilekit.data import NEWS_AUTHORS, profiles_by_author, read_rows
 from profilekit.engine import Engine
+from profilekit.jobs import TrainConfig
+from profilekit.methods import parse_overrides
 from profilekit.pool import PoolSpec, random_pool
-from profilekit.training import TrainConfig, train_profiles
+from profilekit.training import train_profiles
 
 DEFAULT_METHODS = "head_only,aot_fc,aot_kron,dept,dpt,prompt_tuning,xpeft_hard,xpeft_soft,single_adapter"
-
-
-def overrides(settings: list[str]) -> dict[str, dict]:
-    """["dept.lr=0.01", …] → {"dept": {"lr": 0.01}}; values parse as int, float or text."""
-    out: dict[str, dict] = {}
-    for setting in settings:
-        key, value = setting.split("=", 1)
-        method, field = key.split(".", 1)
-        for cast in (int, float, str):
-            try:
-                parsed = cast(value)
-                break
-            except ValueError:
-                continue
-        out.setdefault(method, {})[field] = parsed
-    return out
 
 
 def main() -> None:
@@ -52,7 +38,7 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], help="method.field=value")
     args = parser.parse_args()
     torch.manual_seed(0)
-    profiles = [p for p in profiles_by_author(read_rows(NEWS), min_rows=args.min_rows)
+    profiles = [p for p in profiles_by_author(read_rows(NEWS_AUTHORS), min_rows=args.min_rows)
                 if len(p.texts) <= args.max_rows][: args.authors]
     backbone = load_backbone()
     engine = Engine(backbone, random_pool(PoolSpec(backbone.backbone_id, 100, backbone.num_layers,
@@ -60,7 +46,7 @@ def main() -> None:
     report("authors", len(profiles))
     report("rows", sum(len(p.texts) for p in profiles))
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed)
-    extra = overrides(args.set)
+    extra = parse_overrides(args.set)
     table = []
     for method in args.methods.split(","):
         began = time.perf_counter()

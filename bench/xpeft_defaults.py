@@ -15,12 +15,12 @@ import time
 
 import torch
 
-from bench.common import NEWS
 from profilekit.backbone import load_backbone
-from profilekit.datasets import profiles_by_author, read_rows
+from profilekit.data import NEWS_AUTHORS, profiles_by_author, read_rows
 from profilekit.engine import Engine
+from profilekit.jobs import TrainConfig
 from profilekit.pool import PoolSpec, random_pool
-from profilekit.training import TrainConfig, train_profiles
+from profilekit.training import train_profiles
 
 DEFAULT_RUNS = [["head_only", {}], ["xpeft_hard", {}], ["xpeft_soft", {}], ["single_adapter", {}]]
 
@@ -31,7 +31,7 @@ def main() -> None:
     parser.add_argument("--variants", default=json.dumps(DEFAULT_RUNS), help="JSON list of [method, overrides]")
     parser.add_argument("--epochs", type=int, default=10)
     args = parser.parse_args()
-    profiles = [p for p in profiles_by_author(read_rows(NEWS), min_rows=40) if len(p.texts) <= 150][:8]
+    profiles = [p for p in profiles_by_author(read_rows(NEWS_AUTHORS), min_rows=40) if len(p.texts) <= 150][:8]
     backbone = load_backbone()
     pool = random_pool(PoolSpec(backbone.backbone_id, 100, backbone.num_layers, backbone.hidden_size,
                                 init_std=args.init_std))

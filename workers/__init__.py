@@ -1,1 +1,2 @@
-"""Thin Celery layer: the app with its queue, and tasks that take ids and call profilekit functions."""
+"""Thin Celery layer: tasks that take job ids and call profilekit.runner; the app and its queue come
+from profilekit.jobs (shared with the API and the command line, which only send)."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from profilekit.jobs import TRAINING_QUEUE, make_celery
 from profilekit.settings import get_settings
-from workers.app import create_app
 from workers.tasks import register_tasks
 
 
@@ -19,7 +19,7 @@ def start_worker(*, pool: str = "solo", concurrency: int = 1, loglevel: str = "I
 
     settings = get_settings()
     upgrade(settings.resolved_database_url)
-    app = register_tasks(create_app(settings))
+    app = register_tasks(make_celery(settings))
     app.worker_main(["worker", f"--pool={pool}", f"--concurrency={concurrency}", f"--loglevel={loglevel}",
-                     "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", "training",
+                     "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", TRAINING_QUEUE,
                      "-n", "profilekit@%h"])

@@ -16,7 +16,7 @@ class WorkerRuntime:
     """What one worker process keeps: database sessions and the loaded backbone/pools."""
 
     def __init__(self, settings: Settings):
-        from profilekit.runner import EngineCache
+        from profilekit.serving import EngineCache
         from profilekit.store import make_engine, make_session_factory
 
         self.settings = settings

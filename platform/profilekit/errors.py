@@ -31,3 +31,27 @@ class ConfigError(ProfilekitError, ValueError):
 
 class BatchError(ProfilekitError, ValueError):
     """A batch cannot be run as given (e.g. a prompt pushes a row past the backbone's positions)."""
+
+
+class NotFound(ProfilekitError):
+    """No such profile, job or pool (for this caller). `ids` lists the missing ones when several were asked."""
+
+    def __init__(self, message: str, ids: list[str] | None = None):
+        super().__init__(message)
+        self.ids = ids or []
+
+
+class NotTrained(ProfilekitError):
+    """Profiles exist but have no trained artifact yet. `profiles` lists {"id", "state"} of each."""
+
+    def __init__(self, message: str, profiles: list[dict] | None = None):
+        super().__init__(message)
+        self.profiles = profiles or []
+
+
+class Conflict(ProfilekitError):
+    """The request collides with what is stored (e.g. an external id already in use)."""
+
+
+class IdempotencyConflict(ProfilekitError):
+    """The idempotency key was used before with a different request."""

@@ -1,16 +1,134 @@
-"""Task names, queues and enqueueing shared by the CLI, the API and the workers. Imports no torch."""
+"""What a job may ask for, and the queue that carries job ids to the workers; shared by the command
+line, the API and the workers. Imports no torch: a job names its pool, and the worker resolves it.
+
+- `TrainConfig`: the training settings a job may set, each with its bounds (422 at the API, a
+  `pydantic.ValidationError` naming the field in the library and on the command line).
+- `check_training`: method name, method config and pool refused before anything is queued.
+- `create_training_jobs`: jobs rows in the database; `enqueue` sends their ids through Celery.
+"""
 
 from __future__ import annotations
 
+import re
+
+from pydantic import ConfigDict, Field
+from pydantic.dataclasses import dataclass
+
+from profilekit.errors import ConfigError
+from profilekit.settings import Settings
+from profilekit.store import repo
+from profilekit.store.models import JOB_KINDS, JOB_STATES
+
+__all__ = ["JOB_KINDS", "JOB_STATES", "FINAL_STATES", "RUN_JOB", "TRAINING_QUEUE", "TrainConfig", "check_training",
+           "create_training_jobs", "default_pool", "enqueue", "make_celery", "method_name"]
+
 RUN_JOB = "profilekit.run_job"
 TRAINING_QUEUE = "training"
+FINAL_STATES = ("succeeded", "failed", "cancelled")
 METHOD_ALIASES = {"xpeft-hard": "xpeft_hard", "xpeft-soft": "xpeft_soft", "head-only": "head_only",
                   "single-adapter": "single_adapter"}
+RANDOM_POOL = re.compile(r"random-(\d{1,5})")  # pool reference: the random pool of N adapters (seed 0)
+POOL_HASH = re.compile(r"[0-9a-f]{64}")  # pool reference: a registered pool
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class TrainConfig:
+    """How a job trains its profiles (training/loop.py). Every field is bounded."""
+
+    epochs: int = Field(10, ge=1, le=500, description="Passes over each profile's training rows.")
+    batch_size: int = Field(16, ge=1, le=1024, description="Rows of one profile per step.")
+    profiles_per_step: int = Field(16, ge=1, le=256, description="Profiles packed into one mixed forward.")
+    patience: int = Field(3, ge=1, le=100, description="Epochs without a better holdout loss before a profile "
+                                                       "stops.")
+    holdout_fraction: float = Field(0.3, ge=0.05, le=0.5, description="Share of each label's rows held out.")
+    min_rows: int = Field(3, ge=3, le=100_000, description="Rows a profile needs to be trained.")
+    warmup_ratio: float = Field(0.0, ge=0.0, le=0.5, description="Share of a profile's steps spent warming up.")
+    eval_batch_size: int = Field(128, ge=1, le=4096, description="Rows per forward when scoring the holdout.")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds splits, initialisation, shuffling and noise.")
 
 
 def method_name(name: str) -> str:
-    """Accept the command line's dashed spellings (xpeft-hard) as well as registry names (xpeft_hard)."""
-    return METHOD_ALIASES.get(name, name.replace("-", "_"))
+    """A registered method's name; the command line's dashed spellings (xpeft-hard) are accepted too.
+    Raises UnknownMethodError."""
+    from profilekit.methods.registry import get_method
+
+    return get_method(METHOD_ALIASES.get(name, name.replace("-", "_"))).name
+
+
+def default_pool(settings: Settings) -> str:
+    """The pool reference of new profiles: the configured random pool (the worker regenerates it)."""
+    return f"random-{settings.default_pool_size}"
+
+
+def check_training(method: str, method_config: dict | None = None, pool: str | None = None) -> str:
+    """Refuse an unknown method, a bad method config or a pool reference a pool method cannot use;
+    returns the method's registered name. Raises UnknownMethodError or ConfigError."""
+    from profilekit.methods.registry import get_method
+
+    spec = get_method(method_name(method))
+    try:
+        config = spec.make_config(**(method_config or {}))
+    except TypeError as exc:  # an unknown field
+        raise ConfigError(f"{spec.name}: {exc}") from exc
+    if spec.uses_pool:
+        if pool is None or not (RANDOM_POOL.fullmatch(pool) or POOL_HASH.fullmatch(pool)):
+            raise ConfigError(f"{spec.name} needs a pool: a pool hash or random-N, got {pool!r}")
+        match = RANDOM_POOL.fullmatch(pool)
+        if match and getattr(config, "mask", None) == "hard" and config.k > int(match[1]):
+            raise ConfigError(f"{spec.name}: k={config.k} exceeds the pool's N={match[1]} adapters per layer")
+    return spec.name
+
+
+def create_training_jobs(session, *, profile_ids: list[str], method: str, pool: str | None,
+                         train: TrainConfig | dict | None = None, method_config: dict | None = None,
+                         tenant: str = "default", per_job: int = 16, max_attempts: int = 3,
+                         idempotency_key: str | None = None) -> list:
+    """Training jobs for these profiles (not yet sent to the broker): `per_job` profiles share one job's
+    batches. The method, its config and the training settings are checked first."""
+    method = check_training(method, method_config, pool)
+    train = train if isinstance(train, TrainConfig) else TrainConfig(**(train or {}))
+    from dataclasses import asdict
+
+    params = {"method": method, "pool": pool if method_uses_pool(method) else None, "train": asdict(train),
+              "method_config": method_config or {}}
+    jobs = []
+    for start in range(0, len(profile_ids), per_job):
+        job, _ = repo.create_job(session, kind="train", profile_ids=profile_ids[start:start + per_job],
+                                 params=params, tenant=tenant, max_attempts=max_attempts,
+                                 idempotency_key=idempotency_key)
+        jobs.append(job)
+    return jobs
+
+
+def method_uses_pool(method: str) -> bool:
+    from profilekit.methods.registry import get_method
+
+    return get_method(method).uses_pool
+
+
+def make_celery(settings: Settings):
+    """The Celery app, used to send job ids (API, command line) and to run them (workers). Broker: the
+    embedded default needs no server (kombu's SQLAlchemy transport on SQLite); at scale, Redis."""
+    from celery import Celery
+    from kombu import Queue
+
+    app = Celery("profilekit", broker=settings.resolved_broker_url)
+    app.conf.update(
+        task_queues=[Queue(TRAINING_QUEUE)],
+        task_default_queue=TRAINING_QUEUE,
+        task_acks_late=True,  # a job is acknowledged when it ends, so a killed worker's job comes back
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,  # one training job at a time per worker process
+        task_ignore_result=True,  # results and progress are written to the database
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_send_task_events=False,
+    )
+    if settings.resolved_broker_url.startswith("redis"):
+        # unacknowledged jobs return after this long: longer than the longest job
+        app.conf.broker_transport_options = {"visibility_timeout": settings.visibility_timeout}
+    app.conf.profilekit_settings = settings
+    return app
 
 
 def enqueue(celery_app, job_id: str) -> None:

@@ -1,6 +1,7 @@
 """What a worker does with a job id: claim it, train, store the artifacts atomically, report progress.
 
-The backbone is loaded once per process and kept (`EngineCache`); pools are built or loaded by hash.
+The worker's body (workers/tasks.py calls `run_job`). The backbone is loaded once per process and kept
+(`serving.EngineCache`); a job names its pool (a registered hash, or `random-N`) and is resolved here.
 """
 
 from __future__ import annotations
@@ -10,10 +11,11 @@ import os
 import socket
 import time
 from dataclasses import asdict
-from pathlib import Path
 
+from profilekit.data import ProfileData
 from profilekit.errors import ProfilekitError
-from profilekit.settings import Settings
+from profilekit.jobs import POOL_HASH, RANDOM_POOL, TrainConfig
+from profilekit.serving import EngineCache
 from profilekit.store import repo
 from profilekit.store.models import Pool
 
@@ -22,54 +24,6 @@ log = logging.getLogger(__name__)
 
 class JobCancelled(Exception):
     pass
-
-
-class EngineCache:
-    """One backbone and Engine per process; pools regenerated or loaded once each."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self.engine = None
-        self.pools: dict[str, object] = {}
-
-    def backbone_id(self) -> str:
-        return self._engine().backbone.backbone_id
-
-    def _engine(self):
-        if self.engine is None:
-            from profilekit.backbone import load_backbone
-            from profilekit.engine import Engine
-
-            s = self.settings
-            backbone = load_backbone(s.backbone_path, device=s.device, dtype=s.dtype, max_length=s.max_length)
-            self.engine = Engine(backbone)
-        return self.engine
-
-    def pool(self, row: Pool):
-        if row.pool_hash not in self.pools:
-            from profilekit.pool import PoolSpec, load_pool, random_pool
-
-            if row.uri:
-                pool = load_pool(row.uri)
-            else:
-                pool = random_pool(PoolSpec(**row.spec))
-            if pool.pool_hash != row.pool_hash:
-                raise ProfilekitError(f"pool {row.pool_hash[:12]}… regenerated with hash {pool.pool_hash[:12]}…")
-            self.pools[row.pool_hash] = pool
-        return self.pools[row.pool_hash]
-
-    def engine_for(self, row: Pool | None):
-        """The engine, serving the pool of `row` too and taking it as the default for new profiles."""
-        engine = self._engine()
-        engine.use_pool(self.pool(row) if row is not None else None)
-        return engine
-
-    def serving_engine(self, rows: list[Pool]):
-        """The engine with these pools added (serving never changes the default pool)."""
-        engine = self._engine()
-        for row in rows:
-            engine.add_pool(self.pool(row))
-        return engine
 
 
 def worker_name() -> str:
@@ -90,7 +44,7 @@ def run_job(job_id: str, *, sessions, cache: EngineCache) -> str:
             return "failed"
         kind, params, profile_ids = job.kind, dict(job.params), list(job.profile_ids)
     try:
-        if kind in ("train", "train_many"):
+        if kind == "train":
             _train(job_id, profile_ids, params, sessions=sessions, cache=cache)
         elif kind == "build_pool":
             _build_pool(job_id, profile_ids, params, sessions=sessions, cache=cache)
@@ -110,6 +64,21 @@ def run_job(job_id: str, *, sessions, cache: EngineCache) -> str:
             repo.finish_job(session, job_id=job_id, state="failed", error=f"internal error: {exc!r}")
         return "failed"
     return "succeeded"
+
+
+def resolve_pool(session, ref: str | None, cache: EngineCache) -> Pool | None:
+    """A job's pool reference → its stored row: a registered hash, or `random-N` (the random pool of N
+    adapters on this worker's backbone, registered on first use)."""
+    if ref is None:
+        return None
+    if POOL_HASH.fullmatch(ref):
+        return repo.get_pool(session, pool_hash=ref)
+    match = RANDOM_POOL.fullmatch(ref)
+    if match is None:
+        raise ProfilekitError(f"unknown pool reference {ref!r}")
+    row = repo.ensure_pool(session, pool=cache.random_pool(int(match[1])))
+    session.commit()
+    return row
 
 
 class _Reporter:
@@ -134,25 +103,29 @@ class _Reporter:
                 raise JobCancelled()
 
 
+def _profiles(session, profile_ids: list[str], *, labels: bool = True) -> tuple[list[ProfileData], list[list[int]]]:
+    data, example_ids = [], []
+    for profile_id in profile_ids:
+        profile = repo.get_profile(session, profile_id=profile_id)
+        examples = repo.examples_of(session, profile_id=profile_id)
+        if not examples:
+            raise ProfilekitError(f"profile {profile_id} has no examples")
+        label_set = tuple(profile.labels) if labels and profile.labels else None
+        data.append(ProfileData(profile_id, [e.text for e in examples], [e.label for e in examples], label_set))
+        example_ids.append([e.id for e in examples])
+    return data, example_ids
+
+
 def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache) -> None:
-    from profilekit.training import ProfileData, TrainConfig, train_profiles
+    from profilekit.training import train_profiles
 
     with sessions() as session:
-        pool_row = repo.get_pool(session, pool_hash=params["pool_hash"]) if params.get("pool_hash") else None
-        data, example_ids = [], []
-        for profile_id in profile_ids:
-            profile = repo.get_profile(session, profile_id=profile_id)
-            examples = repo.examples_of(session, profile_id=profile_id)
-            if not examples:
-                raise ProfilekitError(f"profile {profile_id} has no examples")
-            labels = tuple(profile.labels) if profile.labels else None
-            data.append(ProfileData(profile_id, [e.text for e in examples], [e.label for e in examples], labels))
-            example_ids.append([e.id for e in examples])
-    engine = cache.engine_for(pool_row)
+        pool_row = resolve_pool(session, params.get("pool"), cache)
+        data, example_ids = _profiles(session, profile_ids)
+    engine = cache.training_engine(pool_row)
     config = TrainConfig(**params.get("train", {}))
-    method = params["method"]
-    reporter = _Reporter(job_id, sessions)
-    results = train_profiles(engine, data, method, config=config, callback=reporter, **params.get("method_config", {}))
+    results = train_profiles(engine, data, params["method"], config=config, callback=_Reporter(job_id, sessions),
+                             **params.get("method_config", {}))
     records = []
     for result, ids in zip(results, example_ids, strict=True):
         artifact = engine.save(result.state)
@@ -174,21 +147,18 @@ def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache
 
 
 def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache) -> None:
+    from pathlib import Path
+
     from profilekit.pool import save_pool
-    from profilekit.pool.warm import build_warm_pool
-    from profilekit.training import ProfileData, TrainConfig
+    from profilekit.training import build_warm_pool
 
     with sessions() as session:
-        data = []
-        for profile_id in profile_ids:
-            examples = repo.examples_of(session, profile_id=profile_id)
-            data.append(ProfileData(profile_id, [e.text for e in examples], [e.label for e in examples]))
-    engine = cache.engine_for(None)
+        data, _ = _profiles(session, profile_ids, labels=False)
+    engine = cache.training_engine(None)
     config = TrainConfig(**params.get("train", {}))
-    pool = build_warm_pool(engine.backbone, data, config=config,
-                           reduction_factor=params.get("reduction_factor", 16))
-    folder = Path(cache.settings.data_dir) / "pools"
-    path = save_pool(pool, folder / f"{pool.pool_hash}.safetensors")
+    pool = build_warm_pool(engine, data, config=config, reduction_factor=params.get("reduction_factor", 16),
+                           callback=_Reporter(job_id, sessions))
+    path = save_pool(pool, Path(cache.settings.data_dir) / "pools" / f"{pool.pool_hash}.safetensors")
     with sessions() as session:
         repo.ensure_pool(session, pool=pool, uri=str(path.resolve()), built_from=profile_ids)
         job = repo.get_job(session, job_id=job_id)

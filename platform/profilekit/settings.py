@@ -34,6 +34,9 @@ class Settings(BaseSettings):
         "longer than the longest job.")
     default_pool_size: int = Field(default=100, description="N of the default random pool.")
     # serving
+    preload_model: bool = Field(
+        default=True, description="Load the backbone when the API starts; off: on the first prediction "
+        "(an API process that only onboards and queues jobs then never imports torch).")
     max_batch_size: int = Field(default=64, description="Rows per forward formed by the dynamic batcher.")
     max_wait_ms: float = Field(default=5.0, description="How long a request waits for company in a batch.")
     max_queue_rows: int = Field(default=4096, description="Rows waiting in the batcher before 429s.")

@@ -3,6 +3,7 @@ PostgreSQL + Redis. Training jobs the API queues are run by calling the worker's
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -27,9 +28,24 @@ class Server:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
+    def trained_profile(self, external_id: str, method: str = "head_only") -> tuple[str, str]:
+        """A profile of the client's tenant with ten examples in two categories, trained for one epoch
+        by a worker's task body; returns (profile id, job id)."""
+        api = self.http(self.client)
+        profile = api.post("/v1/profiles", json={"external_id": external_id}).json()["id"]
+        rows = [{"text": f"{word} story {i}", "category": topic}
+                for topic, word in (("sports", "match"), ("politics", "senate")) for i in range(5)]
+        api.post(f"/v1/profiles/{profile}/examples", content="\n".join(json.dumps(r) for r in rows),
+                 headers={"Content-Type": "application/x-ndjson"}).raise_for_status()
+        job = api.post("/v1/jobs", json={"profile_ids": [profile], "method": method, "train": {"epochs": 1}})
+        job.raise_for_status()
+        assert self.run_queued_jobs() == ["succeeded"]
+        return profile, job.json()["id"]
+
     def run_queued_jobs(self) -> list[str]:
         """What a worker process (with its own backbone and pools) would do with the queued jobs."""
-        from profilekit.runner import EngineCache, run_job
+        from profilekit.runner import run_job
+        from profilekit.serving import EngineCache
         from profilekit.store import repo
 
         if self.worker_cache is None:

@@ -67,7 +67,7 @@ def test_bulk_upload_train_and_predict_mixed_profiles(server):
         assert '"state":"new"' in untrained.text.replace(" ", "")
         job_id = train(server, http, ids.values())
         job = http.get(f"/v1/jobs/{job_id}").json()
-        assert job["state"] == "succeeded" and job["kind"] == "train_many" and job["progress"]["step"] >= 1
+        assert job["state"] == "succeeded" and job["kind"] == "train" and job["progress"]["step"] >= 1
         kinds = [e["kind"] for e in http.get(f"/v1/jobs/{job_id}/events").json()]
         assert kinds[0] == "state" and "progress" in kinds and kinds[-1] == "state"
         profile = http.get(f"/v1/profiles/{ids['ann']}").json()
@@ -211,7 +211,7 @@ def test_pagination_and_delete(server):
 
 
 def test_full_batcher_queue_answers_429(server):
-    batcher = server.runtime.batcher
+    batcher = server.runtime.serving.batcher
     with server.http(server.client) as http:
         original, batcher.max_queue_rows = batcher.max_queue_rows, 2
         try:

@@ -178,7 +178,7 @@ def test_operator_sees_queue_progress_and_memory(server, page, tmp_path):
     by_api = [api.get(f"/v1/profiles/{p}").json()["artifact"] for p in (*hard, head)]
     assert sum(a["stored_bytes"] for a in by_api) == total  # the same bytes the API reports per profile
     assert int(page.locator("#cache-entries").inner_text()) == 3  # the three profiles just served
-    assert int(page.locator("#cache-bytes").inner_text()) == server.runtime.cache.resident_bytes > 0
+    assert int(page.locator("#cache-bytes").inner_text()) == server.runtime.serving.cache.resident_bytes > 0
 
     accuracy = {r["profile"]: r["holdout accuracy"] for r in read_table(page, "profile-accuracy")}
     assert accuracy == {a_id: str(round(a["metrics"]["accuracy"], 3))

@@ -19,20 +19,6 @@ EXAMPLES = 30  # calls per operation
 SEED = int(os.environ.get("PROFILEKIT_FUZZ_SEED", "5"))  # fixed for a repeatable run; vary it to explore
 
 
-def trained_profile(server) -> tuple[str, str]:
-    """A trained profile of the client's tenant and its training job."""
-    api = server.http(server.client)
-    profile = api.post("/v1/profiles", json={"external_id": "fuzz"}).json()["id"]
-    rows = [{"text": f"{word} story {i}", "category": topic}
-            for topic, word in (("sports", "match"), ("politics", "senate")) for i in range(5)]
-    api.post(f"/v1/profiles/{profile}/examples", content="\n".join(json.dumps(r) for r in rows),
-             headers={"Content-Type": "application/x-ndjson"}).raise_for_status()
-    job = api.post("/v1/jobs", json={"profile_ids": [profile], "method": "head_only", "train": {"epochs": 1}})
-    job.raise_for_status()
-    assert server.run_queued_jobs() == ["succeeded"]
-    return profile, job.json()["id"]
-
-
 def shaped_bodies(profile: str) -> dict:
     """Operation label → strategy of (media type, body) shaped like real requests, arbitrary inside."""
     from hypothesis import strategies as st
@@ -88,7 +74,7 @@ def test_no_generated_input_gets_a_server_error(server):
     from schemathesis.core.failures import FailureGroup
 
     schemathesis.serializer.alias("application/x-ndjson", "text/plain")  # JSONL uploads go out as text
-    profile, job = trained_profile(server)
+    profile, job = server.trained_profile("fuzz")
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 14  # the whole /v1 API and the health routes are in the schema

@@ -7,7 +7,7 @@ import argparse
 import pytest
 import torch
 
-from profilekit.benchmarks import contenders, peers
+from bench import contenders, peers
 
 TINY_FLAGS = ["--peers-rows", "8", "--peers-sweep", "1,4", "--peers-repeats", "1", "--peers-pool-size", "12",
               "--peers-k", "3", "--peers-lora-rank", "2", "--peers-loads", "3", "--peers-register-seconds", "2",
@@ -20,12 +20,18 @@ def tiny_args(*extra):
     return parser.parse_args(TINY_FLAGS + list(extra))
 
 
-def test_every_flag_has_a_default():
-    parser = argparse.ArgumentParser()
-    peers.add_arguments(parser)
-    args = parser.parse_args([])
-    assert args.peers_rows == 64 and args.peers_sweep == "1,8,32,64"
-    assert all(value is not None for value in vars(args).values())
+def test_profilekit_bench_takes_both_parts_flags_and_refuses_an_unknown_part(capsys):
+    """`profilekit bench` is bench/run.py: its help lists the peers' and the scale run's flags, and a
+    part it does not have is refused before anything runs."""
+    from profilekit.cli import main
+
+    with pytest.raises(SystemExit) as ended:
+        main(["bench", "--help"])
+    shown = capsys.readouterr().out
+    assert ended.value.code == 0 and "--peers-sweep" in shown and "--scale-database-url" in shown
+    with pytest.raises(SystemExit) as ended:
+        main(["bench", "--parts", "peers,nonsense"])
+    assert ended.value.code == 2 and "unknown ['nonsense']" in capsys.readouterr().err
 
 
 def test_run_prints_and_returns_every_figure(tiny_backbone):

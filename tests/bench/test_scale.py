@@ -9,12 +9,11 @@ import pytest
 import torch
 from sqlalchemy import func, select
 
-from profilekit.benchmarks import scale
-from profilekit.benchmarks import scale_store as store
+from bench import scale
+from bench import scale_store as store
 from profilekit.engine import Engine
 from profilekit.methods.xpeft.artifact import HEADER_BYTES, decode_hard, encode_hard
-from profilekit.runner import EngineCache
-from profilekit.serving import ArtifactCache, load_profile_states
+from profilekit.serving import ArtifactCache, EngineCache
 from profilekit.settings import Settings
 from profilekit.store import make_engine
 from profilekit.store.models import Artifact, Profile
@@ -31,14 +30,6 @@ def tiny_args(*extra):
     parser = argparse.ArgumentParser()
     scale.add_arguments(parser)
     return parser.parse_args(TINY_FLAGS + list(extra))
-
-
-def test_every_flag_has_a_default():
-    parser = argparse.ArgumentParser()
-    scale.add_arguments(parser)
-    args = parser.parse_args([])
-    assert args.scale_profiles == 1_000_000 and args.training_sizes == "50,100,200,400,800"
-    assert all(value is not None for value in vars(args).values())
 
 
 def test_run_registers_what_it_reports_and_prints_every_figure(tiny_backbone, tmp_path):
@@ -75,8 +66,7 @@ def test_run_registers_what_it_reports_and_prints_every_figure(tiny_backbone, tm
 def registered(tiny_backbone, tmp_path, request):
     """300 profiles registered by the benchmark's own registration, on the tiny backbone."""
     head = getattr(request, "param", "shared")
-    engines = EngineCache(Settings(data_dir=tmp_path))
-    engines.engine = Engine(tiny_backbone)
+    engines = EngineCache(Settings(data_dir=tmp_path), engine=Engine(tiny_backbone))
     args = tiny_args("--scale-profiles", "300", "--scale-chunk", "128", "--scale-head", head)
     ids, sessions, db = scale.register(args, engines, LABELS, f"sqlite:///{tmp_path / 'scale.sqlite'}", tmp_path,
                                        lambda name, value: None)
@@ -87,7 +77,7 @@ def registered(tiny_backbone, tmp_path, request):
 @pytest.mark.parametrize("registered", ["shared", "profile"], indirect=True)
 def test_a_random_profile_served_by_the_benchmark_predicts_what_its_artifact_predicts(registered):
     ids, sessions, engines = registered
-    engine = engines.engine
+    engine = engines.engine()
     picked = random.Random(1).sample(ids, len(TEXTS))
     served = scale.serve_batch(sessions, engines, ArtifactCache(4), picked, TEXTS)  # most rows miss the cache
     with sessions() as session:
@@ -100,9 +90,9 @@ def test_a_random_profile_served_by_the_benchmark_predicts_what_its_artifact_pre
 
 def test_registered_masks_are_valid_distinct_hard_masks(registered):
     ids, sessions, engines = registered
-    pool = engines.engine.pool
+    pool = engines.engine().pool
     with sessions() as session:  # engine.load refuses a hard mask whose popcount is not k
-        masks = [engines.engine.load(session.get(Profile, pid).current_artifact.payload).mask_logits.bool()
+        masks = [engines.engine().load(session.get(Profile, pid).current_artifact.payload).mask_logits.bool()
                  for pid in ids[:50]]
     for mask in masks:
         assert mask.shape == (2, 2, pool.num_adapters)  # [L, A/B, N] of the tiny backbone
@@ -118,17 +108,3 @@ def test_random_hard_masks_have_encode_hards_layout():
         payload = header + body.tobytes()
         selected, k = decode_hard(payload, pool_hash="ab" * 32, num_layers=3)  # refuses a popcount other than k
         assert k == 4 and encode_hard(selected, "ab" * 32, 4) == payload
-
-
-def test_load_profile_states_reads_artifacts_only_on_misses(registered):
-    ids, sessions, engines = registered
-    cache = ArtifactCache(100)
-    with sessions() as session:
-        first = load_profile_states(session, profile_ids=ids[:5] + ["nobody"], engines=engines, cache=cache)
-        again = load_profile_states(session, profile_ids=ids[:5], engines=engines, cache=cache)
-    assert set(first) == set(ids[:5])  # unknown ids are left out
-    assert cache.misses == 5 and cache.hits == 5
-    assert all(again[pid][0] is first[pid][0] for pid in ids[:5])
-    with sessions() as session:
-        assert {pid: aid for pid, (_, aid) in first.items()} == {
-            pid: session.get(Profile, pid).current_artifact_id for pid in ids[:5]}

@@ -7,7 +7,10 @@ import json
 import pytest
 import torch
 
-from profilekit.evaluation import COLUMNS, EvalConfig, EvalError, Evaluation, read_results, write_report
+from profilekit.evaluation.plan import EvalConfig, EvalError
+from profilekit.evaluation.report import write_report
+from profilekit.evaluation.results import COLUMNS, read_results
+from profilekit.evaluation.run import Evaluation
 from tests.conftest import NEWS
 
 # Authors with ≥ 160 rows: 10, one of them (164 rows) writes only ENTERTAINMENT.

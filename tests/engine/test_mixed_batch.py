@@ -4,17 +4,14 @@ import pytest
 import torch
 
 from profilekit.engine import Engine
+from profilekit.methods import get_method, method_names
 from profilekit.methods.xpeft import layer as xpeft_layer
 from tests.conftest import TEXTS
 
-METHODS = ["xpeft_hard", "xpeft_soft", "aot_fc", "aot_kron", "dept", "dpt", "prompt_tuning", "head_only",
-           "single_adapter"]
-# sizes for the tiny backbone (d=32, |V|=1000, texts ≤ 32 tokens, 64 positions); different prompt
-# lengths so that rows of one batch carry prompts of 0, 3, 4 and 5 vectors
-TINY_CONFIGS = {"xpeft_hard": {"k": 3}, "aot_fc": {"rank": 4}, "aot_kron": {"rank": 3},
-                "dept": {"prompt_length": 3, "rank": 2, "max_length": 32},
-                "dpt": {"length": 5, "bottleneck": 3},
-                "prompt_tuning": {"length": 4}}
+METHODS = method_names()  # every registered method, so a new one is tested without touching this file
+# sizes for the tiny backbone (d=32, |V|=1000, texts ≤ 32 tokens, 64 positions) come from each method's
+# registration (`tiny`); the prompt methods' differ, so rows of one batch carry prompts of several lengths
+TINY_CONFIGS = {m: get_method(m).tiny for m in METHODS}
 
 
 def trained_looking(state, seed):

@@ -157,8 +157,9 @@ def test_prompt_init_samples_vocabulary_embeddings(tiny_engine):
 
 
 def test_dept_trains_prompt_and_low_rank_factors_at_their_own_rates(tiny_engine):
-    from profilekit.training import TrainConfig, train_profiles
-    from profilekit.training.loop import profile_seed
+    from profilekit.data import profile_seed
+    from profilekit.jobs import TrainConfig
+    from profilekit.training import train_profiles
     from tests.engine.test_training import profile
 
     state = new(tiny_engine, "dept", ["a", "b"])

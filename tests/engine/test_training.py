@@ -1,8 +1,11 @@
 import pytest
 import torch
 
+from profilekit.data import ProfileData, split_profile
 from profilekit.errors import TrainingDataError
-from profilekit.training import ProfileData, TrainConfig, split_profile, train_profiles
+from profilekit.jobs import TrainConfig
+from profilekit.methods import get_method, method_names
+from profilekit.training import train_profiles
 from profilekit.training.loop import profiles_loss
 
 WORDS = {"politics": "senate vote election bill president", "sports": "goal match team striker final",
@@ -63,16 +66,14 @@ def test_many_profiles_in_one_step_get_the_gradients_of_separate_runs(tiny_engin
         assert p.grad.abs().sum() > 0
 
 
-@pytest.mark.parametrize("method", ["xpeft_hard", "xpeft_soft", "single_adapter", "head_only", "aot_fc",
-                                    "aot_kron", "dept", "dpt", "prompt_tuning"])
+@pytest.mark.parametrize("method", method_names())
 def test_training_profiles_together_equals_training_them_alone(tiny_backbone, tiny_pool, method):
     """Also covers training noise drawn per profile (Gumbel for hard masks, dropout for AoT) and
     DePT's three parameter groups."""
     from profilekit.engine import Engine
-    from tests.engine.test_mixed_batch import TINY_CONFIGS
 
     engine = Engine(tiny_backbone, tiny_pool)
-    extra = TINY_CONFIGS.get(method, {}) | ({"nu": 1.0} if method == "xpeft_hard" else {})  # Gumbel noise too
+    extra = get_method(method).tiny | ({"nu": 1.0} if method == "xpeft_hard" else {})  # Gumbel noise too
     data = [profile("alice", 6), profile("bob", 4, labels=("sports", "food"), seed=1), profile("carol", 9, seed=2)]
     together = train_profiles(engine, data, method, config=FAST, **extra)
     for result in together:

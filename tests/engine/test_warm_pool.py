@@ -1,11 +1,12 @@
-"""A warm pool: adapters trained with the `adapters` library on existing profiles, then frozen."""
+"""A warm pool: a shared head and one adapter per existing profile, trained by the one training loop,
+then frozen."""
 
 import torch
 
 from profilekit.engine import Engine
+from profilekit.jobs import TrainConfig
 from profilekit.pool import load_pool, save_pool
-from profilekit.pool.warm import build_warm_pool
-from profilekit.training import TrainConfig, train_profiles
+from profilekit.training import build_warm_pool, train_profiles
 from profilekit.training.loop import profiles_loss
 from tests.engine.test_training import profile
 
@@ -13,12 +14,12 @@ from tests.engine.test_training import profile
 def test_warm_pool_adapters_help_their_own_profile_through_the_shared_head(tiny_backbone, tmp_path):
     builders = [profile("w0", 8), profile("w1", 8, labels=("sports", "food"), seed=1), profile("w2", 8, seed=2)]
     config = TrainConfig(epochs=8, batch_size=4)
-    pool = build_warm_pool(tiny_backbone, builders, reduction_factor=4, config=config, adapter_lr=1e-2)
+    engine = Engine(tiny_backbone)
+    pool = build_warm_pool(engine, builders, reduction_factor=4, config=config, adapter_lr=1e-2)
     assert pool.spec.source == "warm" and pool.num_adapters == 3
     assert pool.head.labels == ("food", "politics", "sports")
     pool = load_pool(save_pool(pool, tmp_path / "warm.safetensors"))  # trained pools travel as safetensors
-
-    engine = Engine(tiny_backbone, pool)
+    engine.use_pool(pool)
     for index, data in enumerate(builders):
         one_hot = engine.new_state("xpeft_hard", [], k=1, layer_norm=False, head="shared")
         with torch.no_grad():

@@ -1,12 +1,15 @@
 """A few integration tests on the packaged MiniLM and the shared news data."""
 
+from collections import Counter
+
 import pytest
 
-from profilekit.datasets import profiles_by_author, read_rows
+from profilekit.data import profiles_by_author, read_rows
 from profilekit.engine import Engine
+from profilekit.jobs import TrainConfig
 from profilekit.methods.xpeft.artifact import HEADER_BYTES
 from profilekit.pool import PoolSpec, random_pool
-from profilekit.training import TrainConfig, train_profiles
+from profilekit.training import train_profiles
 from tests.conftest import NEWS
 
 pytestmark = pytest.mark.integration
@@ -17,7 +20,11 @@ def test_news_authors_train_serve_and_reload_on_minilm(fresh_minilm):
     engine = Engine(fresh_minilm, random_pool(PoolSpec(fresh_minilm.backbone_id, 100, 6, 384)))
     results = train_profiles(engine, profiles, "xpeft_hard", config=TrainConfig(epochs=2, batch_size=32))
     for result, data in zip(results, profiles):
-        assert result.n_holdout >= 0.25 * len(data.texts) and 0 <= result.accuracy <= 1
+        assert result.n_holdout >= 0.25 * len(data.texts)
+        # two epochs already learn more than the author's commonest category (61 % and 45 % of holdouts)
+        train = Counter(data.labels[i] for i in result.split.train)
+        majority = sum(data.labels[i] == train.most_common(1)[0][0] for i in result.split.holdout) / result.n_holdout
+        assert result.accuracy > majority + 0.03, (data.key, result.accuracy, majority)
         artifact = engine.save(result.state)
         assert artifact.payload_bytes - HEADER_BYTES == 156  # 2·⌈100/8⌉·6 bytes of mask after the header
         served = engine.load(artifact.to_bytes())

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from profilekit.datasets import DatasetError, profiles_by_author, read_rows
+from profilekit.data import DataError, profiles_by_author, read_rows
 from tests.conftest import NEWS, SHARED
 
 LAMP2 = SHARED / "data" / "lamp2-format-sample"
@@ -20,17 +20,17 @@ def test_news_authors_jsonl_gives_one_profile_per_author_with_enough_rows():
 def test_csv_rows_and_row_numbers_in_errors(tmp_path):
     good = tmp_path / "rows.csv"
     good.write_text("text,category,author\nhello world,POLITICS,Ann\nbye,SPORTS,Ann\n")
-    assert [r.category for r in read_rows(good)] == ["POLITICS", "SPORTS"]
+    assert [r.label for r in read_rows(good)] == ["POLITICS", "SPORTS"]
     bad = tmp_path / "bad.csv"
     bad.write_text("text,category,author\nhello,POLITICS,Ann\n,SPORTS,Ann\n")
-    with pytest.raises(DatasetError, match="row 3: missing or empty text"):
+    with pytest.raises(DataError, match="row 3: text is missing or empty"):
         read_rows(bad)
 
 
 def test_jsonl_errors_name_the_line(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_text(json.dumps({"text": "a", "category": "B", "author": "C"}) + "\n{not json\n")
-    with pytest.raises(DatasetError, match="line 2"):
+    with pytest.raises(DataError, match="row 2: not JSON"):  # JSONL rows are its lines
         read_rows(path)
 
 

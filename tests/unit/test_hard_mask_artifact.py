@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from profilekit.errors import ArtifactError
-from profilekit.methods import Artifact
+from profilekit.methods.base import Artifact
 from profilekit.methods.xpeft.artifact import HEADER_BYTES, decode_hard, encode_hard, hard_mask_bytes
 
 

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from profilekit.uploads import UploadError, parse_rows
+from profilekit.data import DataError, parse_rows
 
 
 def test_unstorable_rows_are_named_and_nothing_is_kept():
@@ -18,7 +18,7 @@ def test_unstorable_rows_are_named_and_nothing_is_kept():
             {"text": "half a pair \ud800", "category": "sports", "author": "ann"},
             {"text": "fine", "category": "sports", "author": "a" * 201}]
     body = "\n".join(json.dumps(r) for r in rows).encode()  # json escapes the surrogate as \ud800
-    with pytest.raises(UploadError) as refused:
+    with pytest.raises(DataError) as refused:
         parse_rows(body, "application/x-ndjson", need_author=True)
     reasons = {e["row"]: e["reason"] for e in refused.value.errors}
     assert sorted(reasons) == [2, 3, 4, 5]

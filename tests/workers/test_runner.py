@@ -7,8 +7,9 @@ import time
 
 from sqlalchemy import func, select
 
-from profilekit.onboarding import enqueue_training, ensure_default_pool
-from profilekit.runner import EngineCache, run_job
+from profilekit.jobs import create_training_jobs, default_pool
+from profilekit.runner import run_job
+from profilekit.serving import EngineCache
 from profilekit.store import Artifact, Profile, repo
 from tests.engine.test_training import profile as synthetic
 
@@ -21,10 +22,9 @@ def add_profile(session, key, n_per_label=6, labels=("politics", "sports"), seed
 
 
 def queue(session, settings, profiles, method="xpeft_hard", epochs=3, **config):
-    pool_hash = ensure_default_pool(session, settings) if method.startswith("xpeft") else None
     config = {"k": 3} | config if method == "xpeft_hard" else config
-    jobs = enqueue_training(session, profiles=profiles, method=method, pool_hash=pool_hash, epochs=epochs,
-                            method_config=config)
+    jobs = create_training_jobs(session, profile_ids=[p.id for p in profiles], method=method,
+                                pool=default_pool(settings), train={"epochs": epochs}, method_config=config)
     session.commit()
     return jobs[0].id
 
@@ -50,7 +50,7 @@ def test_training_job_stores_one_current_artifact_with_metrics(sessions, setting
             splits = {e.split for e in repo.examples_of(session, profile_id=pid)}
             assert splits == {"train", "holdout"}
         # the stored bytes are servable: the same state the worker trained
-        state = cache.engine_for(repo.get_pool(session, pool_hash=artifact.pool_hash)).load(artifact.payload)
+        state = cache.training_engine(repo.get_pool(session, pool_hash=artifact.pool_hash)).load(artifact.payload)
         assert state.labels == ("politics", "sports")
     # running the same job again (a redelivered message) changes nothing
     assert run_job(job_id, sessions=sessions, cache=cache) == "succeeded"
@@ -83,7 +83,7 @@ def test_bad_data_fails_the_job_with_a_clear_error_and_the_worker_goes_on(sessio
         bad_single = queue(session, settings, [single], method="head_only")
         bad_empty = queue(session, settings, [empty], method="head_only")
         unknown_pool, _ = repo.create_job(session, kind="train", profile_ids=[good.id],
-                                          params={"method": "xpeft_hard", "pool_hash": "f" * 64})
+                                          params={"method": "xpeft_hard", "pool": "f" * 64})
         session.commit()
         unknown_pool = unknown_pool.id
         fine = queue(session, settings, [good], method="head_only")
@@ -155,8 +155,8 @@ def test_build_pool_job_registers_a_warm_pool_that_profiles_then_train_on(sessio
         pool = session.get(Pool, pool_hash)
         assert pool.source == "warm" and pool.num_adapters == 3 and pool.built_from == builder_ids
         assert pool.head_labels == ["politics", "sports"] and pool.uri.endswith(".safetensors")
-        jobs = enqueue_training(session, profiles=[session.get(Profile, newcomer.id)], method="xpeft_hard",
-                                pool_hash=pool_hash, method_config={"k": 1, "head": "shared"}, epochs=2)
+        jobs = create_training_jobs(session, profile_ids=[newcomer.id], method="xpeft_hard", pool=pool_hash,
+                                    method_config={"k": 1, "head": "shared"}, train={"epochs": 2})
         session.commit()
         train_id = jobs[0].id
     fresh = EngineCache(settings)  # another worker process: loads the pool from its file

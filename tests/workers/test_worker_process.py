@@ -14,10 +14,10 @@ from pathlib import Path
 from sqlalchemy import select
 
 from profilekit.jobs import enqueue
+from profilekit.jobs import make_celery as create_app
 from profilekit.store import Artifact, Profile, repo
 from tests.engine.test_training import profile as synthetic
 from tests.workers.test_runner import add_profile
-from workers.app import create_app
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -77,7 +77,7 @@ def test_onboard_trains_every_author_through_a_real_worker(backend, tiny_backbon
     profile_id = table[1].split()[0]
     listed = subprocess.run([str(BIN / "profilekit"), "jobs", "--state", "succeeded"], env=env,
                             capture_output=True, text=True, timeout=60)
-    assert listed.returncode == 0 and "train_many" in listed.stdout
+    assert listed.returncode == 0 and "xpeft_hard" in listed.stdout and "succeeded" in listed.stdout
     predicted = subprocess.run([str(BIN / "profilekit"), "predict", "--profile", profile_id,
                                 "senate vote on the election bill"], env=env, capture_output=True, text=True,
                                timeout=120)
@@ -94,8 +94,8 @@ def test_a_worker_killed_mid_job_leaves_it_to_a_restarted_worker(backend, tiny_b
     with sessions() as session:
         profile = add_profile(session, "long-job", n_per_label=12)
         job, _ = repo.create_job(session, kind="train", profile_ids=[profile.id],
-                                 params={"method": "head_only", "train": {"epochs": 40, "patience": 1000,
-                                                                         "batch_size": 4}})
+                                 params={"method": "head_only", "train": {"epochs": 150, "patience": 100,
+                                                                         "batch_size": 2}})
         session.commit()
         job_id, profile_id = job.id, profile.id
     enqueue(create_app(settings), job_id)

@@ -1,4 +1,5 @@
-"""The FastAPI app factory."""
+"""The FastAPI app factory. Building the app imports no torch; the serving floor (the model) is
+loaded at start-up when `preload_model` is on (the default), else on the first prediction."""
 
 from __future__ import annotations
 
@@ -10,11 +11,13 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError as DatabaseRefused
+from starlette.concurrency import run_in_threadpool
 
 from profilekit.api.metrics import Metrics
 from profilekit.api.runtime import Runtime
-from profilekit.errors import ProfilekitError
+from profilekit.data import DataError
+from profilekit.errors import Conflict, NotFound, NotTrained, ProfilekitError
 from profilekit.settings import Settings, get_settings
 
 
@@ -23,9 +26,23 @@ class AsciiJSONResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
 
 
+def error_response(exc: ProfilekitError) -> JSONResponse:
+    """A typed error → its status and JSON body (404 unknown, 409 not trained or taken, 422 the rest)."""
+    if isinstance(exc, NotFound):
+        detail = {"message": str(exc), "unknown_profile_ids": exc.ids} if exc.ids else str(exc)
+        return JSONResponse({"detail": detail}, status_code=404)
+    if isinstance(exc, NotTrained):
+        return JSONResponse({"detail": {"message": str(exc), "profiles": exc.profiles}}, status_code=409)
+    if isinstance(exc, Conflict):
+        return JSONResponse({"detail": str(exc)}, status_code=409)
+    if isinstance(exc, DataError):
+        return JSONResponse({"detail": str(exc), "errors": exc.errors}, status_code=422)
+    return JSONResponse({"detail": str(exc)}, status_code=422)
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    from profilekit.api.dashboard import views as dashboard
     from profilekit.api.routes import health, jobs, predict, profiles, uploads
-    from profilekit.dashboard import views as dashboard
 
     settings = settings or get_settings()
 
@@ -33,6 +50,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI):
         app.state.runtime = runtime or Runtime(settings)
         app.state.metrics = Metrics(app.state.runtime)
+        if settings.preload_model:
+            await run_in_threadpool(lambda: app.state.runtime.serving)
         yield
         if runtime is None:
             app.state.runtime.close()
@@ -57,15 +76,10 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @app.exception_handler(ProfilekitError)
     async def profilekit_error(request: Request, exc: ProfilekitError):
-        from profilekit.store.repo import IdempotencyConflict, NotFound
+        return error_response(exc)
 
-        status = 404 if isinstance(exc, NotFound) else 422
-        if isinstance(exc, IdempotencyConflict):
-            status = 422
-        return JSONResponse({"detail": str(exc)}, status_code=status)
-
-    @app.exception_handler(DataError)
-    async def refused_by_database(request: Request, exc: DataError):
+    @app.exception_handler(DatabaseRefused)
+    async def refused_by_database(request: Request, exc: DatabaseRefused):
         # a value the database refuses (PostgreSQL: a NUL character, a string over its column's length)
         return JSONResponse({"detail": f"a value in the request is not usable: {exc.orig}"}, status_code=422)
 

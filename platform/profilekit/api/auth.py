@@ -1,15 +1,31 @@
-"""API keys: `pk_…` strings shown once, stored as sha256 hashes, each with a tenant and a role."""
+"""API keys: `pk_…` strings shown once, stored as sha256 hashes, each with a tenant and a role; and
+the caller a key makes."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 
 from sqlalchemy import select
 
 from profilekit.store.models import ApiKey
 
 ROLES = ("admin", "client")
+
+
+@dataclass(frozen=True)
+class Caller:
+    key_id: str
+    tenant: str
+    role: str
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    def sees(self, tenant: str) -> bool:
+        return self.is_admin or tenant == self.tenant
 
 
 def hash_key(key: str) -> str:
@@ -28,7 +44,3 @@ def create_key(session, *, tenant: str, role: str, name: str | None = None) -> s
 def find_key(session, key: str) -> ApiKey | None:
     row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
     return row if row is not None and row.revoked_at is None else None
-
-
-def has_admin(session) -> bool:
-    return session.scalar(select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None))) is not None

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from profilekit.api.auth import find_key
+from profilekit.api.auth import Caller, find_key
 from profilekit.api.runtime import Runtime
 
 COOKIE = "profilekit_session"
@@ -28,20 +27,6 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
-
-
-@dataclass(frozen=True)
-class Caller:
-    key_id: str
-    tenant: str
-    role: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
-
-    def sees(self, tenant: str) -> bool:
-        return self.is_admin or tenant == self.tenant
 
 
 def key_from_request(request: Request, session: Session, runtime: Runtime) -> Caller | None:
@@ -71,12 +56,3 @@ def current_caller(request: Request, runtime: RuntimeDep) -> Caller:
 
 
 CurrentKey = Annotated[Caller, Depends(current_caller)]
-
-
-def admin_caller(caller: CurrentKey) -> Caller:
-    if not caller.is_admin:
-        raise HTTPException(403, "this needs an admin key")
-    return caller
-
-
-AdminKey = Annotated[Caller, Depends(admin_caller)]

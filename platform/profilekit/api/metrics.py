@@ -27,8 +27,9 @@ class _StoreCollector:
         yield jobs
         yield GaugeMetricFamily("profilekit_profiles", "Registered profiles", value=profiles)
         yield GaugeMetricFamily("profilekit_artifact_bytes", "Stored bytes of current artifacts", value=stored)
+        serving = self.runtime.serving_if_loaded
         yield GaugeMetricFamily("profilekit_cache_resident_bytes", "Bytes of hot profile states in memory",
-                                value=self.runtime.cache.resident_bytes)
+                                value=serving.cache.resident_bytes if serving else 0)
 
 
 class Metrics:
@@ -42,16 +43,10 @@ class Metrics:
                                     buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
         self.queue_depth = Gauge("profilekit_batcher_queued_rows", "Rows waiting in the batcher",
                                  registry=self.registry)
-        self.queue_depth.set_function(lambda: runtime.batcher.queued_rows)
+        self.queue_depth.set_function(
+            lambda: runtime.serving_if_loaded.batcher.queued_rows if runtime.serving_if_loaded else 0)
         self.registry.register(_StoreCollector(runtime))
-        previous = runtime.batcher.on_batch
-
-        def on_batch(rows: int) -> None:
-            self.batch_size.observe(rows)
-            if previous is not None:
-                previous(rows)
-
-        runtime.batcher.on_batch = on_batch
+        runtime.batch_observers.append(self.batch_size.observe)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         self.requests.labels(method, route, str(status)).inc()

@@ -1,5 +1,7 @@
-"""What one API process holds: database sessions, the Celery client, the serving engine with its
-artifact cache and dynamic batcher, and the serving statistics the dashboard and /metrics show."""
+"""What one API process holds: database sessions, the queue client, the serving statistics the
+dashboard and /metrics show, and — loaded at start-up, or on the first prediction when
+`preload_model` is off — the serving floor (engine, hot profile states, batcher). Everything but the
+serving floor imports no torch."""
 
 from __future__ import annotations
 
@@ -7,16 +9,9 @@ import secrets
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
 from pathlib import Path
 
 from profilekit.settings import Settings
-
-
-@dataclass
-class Row:
-    state: object | None  # ProfileState, or None for the plain backbone
-    text: str
 
 
 class ServingStats:
@@ -67,51 +62,39 @@ def secret_key(settings: Settings) -> str:
 
 
 class Runtime:
-    def __init__(self, settings: Settings, *, load_model: bool = True):
-        from profilekit.api.batcher import Batcher
-        from profilekit.runner import EngineCache
-        from profilekit.serving import ArtifactCache
+    def __init__(self, settings: Settings):
+        from profilekit.jobs import make_celery
         from profilekit.store import make_engine, make_session_factory
-        from workers.app import create_app
 
         self.settings = settings
         self.db = make_engine(settings.resolved_database_url)
         self.sessions = make_session_factory(self.db)
-        self.celery = create_app(settings)
-        self.engines = EngineCache(settings)
-        self.cache = ArtifactCache(settings.artifact_cache_entries)
+        self.celery = make_celery(settings)
         self.stats = ServingStats()
-        self.load_lock = threading.Lock()
         self.secret = secret_key(settings)
-        self.model_loaded = False
-        self.batcher = Batcher(self._run_batch, max_batch_size=settings.max_batch_size,
-                               max_wait_ms=settings.max_wait_ms, max_queue_rows=settings.max_queue_rows,
-                               on_batch=self.stats.record_batch)
-        if load_model:
-            self.engine()
+        self.batch_observers = [self.stats.record_batch]  # called with the rows of each forward
+        self._serving = None
+        self._serving_lock = threading.Lock()
 
-    def engine(self):
-        with self.load_lock:
-            engine = self.engines.serving_engine([])
-            self.model_loaded = True
-            return engine
+    @property
+    def serving(self):
+        """The serving floor, created (backbone loaded) on first use."""
+        with self._serving_lock:
+            if self._serving is None:
+                from profilekit.serving import Serving
 
-    def state_for(self, artifact, pool_row):
-        """A servable state for a stored artifact row, from the cache or loaded once."""
-        def load():
-            with self.load_lock:
-                engine = self.engines.serving_engine([pool_row] if pool_row is not None else [])
-                return engine.load(artifact.payload)
+                self._serving = Serving(self.settings, self.sessions, on_batch=self._on_batch)
+            return self._serving
 
-        return self.cache.get(artifact.id, load)
+    @property
+    def serving_if_loaded(self):
+        return self._serving
 
-    def _run_batch(self, rows: list[Row]) -> list:
-        import torch
-
-        engine = self.engine()
-        with torch.inference_mode():
-            return engine.predict([r.text for r in rows], [r.state for r in rows])
+    def _on_batch(self, rows: int) -> None:
+        for observe in self.batch_observers:
+            observe(rows)
 
     def close(self) -> None:
-        self.batcher.close()
+        if self._serving is not None:
+            self._serving.close()
         self.db.dispose()

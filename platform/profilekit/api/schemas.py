@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field, model_validator
 
-from profilekit.uploads import lone_surrogate
+from profilekit.data.rows import lone_surrogate
+from profilekit.jobs import TrainConfig
 
 
 def valid_unicode(value) -> bool:
@@ -72,7 +73,7 @@ class TrainRequest(RequestBody):
     profile_ids: list[str] = Field(min_length=1, max_length=10_000)
     method: str = "xpeft_hard"
     hyperparameters: dict = Field(default_factory=dict, description="Fields of the method's config")
-    train: dict = Field(default_factory=dict, description="Fields of TrainConfig (epochs, batch_size, …)")
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Training settings; each is bounded")
 
 
 class JobOut(BaseModel):

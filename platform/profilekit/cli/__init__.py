@@ -7,13 +7,15 @@ import sys
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from profilekit.cli import bench_command, demo, eval_command, serve, store_commands
+    """Every command's flags; building it imports no torch (commands import what they need when run)."""
+    from profilekit.cli import demo, eval_command, serve, store_commands
+    from profilekit.data import NEWS_AUTHORS
 
     parser = argparse.ArgumentParser(prog="profilekit", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("demo", help="end-to-end demo through the library on the embedded defaults")
-    p.add_argument("--data", default=str(demo.DEFAULT_DATA), help="LaMP-style JSONL/CSV file")
+    p.add_argument("--data", default=str(NEWS_AUTHORS), help="LaMP-style JSONL/CSV file")
     p.add_argument("--authors", type=int, default=6, help="authors to train")
     p.add_argument("--min-rows", type=int, default=50)
     p.add_argument("--pool-size", type=int, default=100, help="N, adapters per layer")
@@ -22,18 +24,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     store_commands.add_commands(commands)
     eval_command.add_commands(commands)
-    bench_command.add_commands(commands)
     serve.add_commands(commands)
+    # its flags are bench/run.py's (main() hands them over), so listing them here needs no torch
+    commands.add_parser("bench", add_help=False, help="benchmarks against HF PEFT and the adapters library "
+                        "(bench/run.py; `profilekit bench --help` lists its flags)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    from pydantic import ValidationError
+
     from profilekit.errors import ProfilekitError
 
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from bench.run import main as run_bench
+
+        return run_bench(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except ProfilekitError as exc:
+    except (ProfilekitError, ValidationError) as exc:
         print(f"profilekit: error: {exc}", file=sys.stderr)
         return 2
 

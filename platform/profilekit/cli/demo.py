@@ -1,4 +1,5 @@
-"""`profilekit demo`: the end-to-end library demo that `make run` runs."""
+"""`profilekit demo`: the end-to-end demo through the library alone (no server; `make run` serves the
+HTTP API and runs cli/quickstart.py instead)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,6 @@ from pathlib import Path
 
 from profilekit.cli.common import progress_bar
 
-DEFAULT_DATA = Path(__file__).resolve().parents[4] / "shared" / "data" / "news-authors" / "news_authors.jsonl"
-
 
 def demo(args: argparse.Namespace) -> int:
     """Build a pool, train a few authors with X-PEFT hard masks (and head_only to compare), print
@@ -17,11 +16,12 @@ def demo(args: argparse.Namespace) -> int:
     import torch
 
     from profilekit.backbone import load_backbone
-    from profilekit.datasets import profiles_by_author, read_rows
+    from profilekit.data import profiles_by_author, read_rows
     from profilekit.engine import Engine
+    from profilekit.jobs import TrainConfig
     from profilekit.pool import PoolSpec, random_pool
     from profilekit.settings import get_settings
-    from profilekit.training import TrainConfig, train_profiles
+    from profilekit.training import train_profiles
 
     settings = get_settings()
     torch.manual_seed(0)

@@ -11,28 +11,20 @@ EXAMPLE = "profilekit eval --data ../shared/data/news-authors/news_authors.jsonl
 
 
 def _overrides(settings: list[str]) -> dict[str, dict]:
-    """["xpeft_hard.lr=0.03", …] → {"xpeft_hard": {"lr": 0.03}}; values parse as int, float, bool or text."""
-    from profilekit.evaluation import EvalError
+    """["xpeft_hard.k=20", …] → {"xpeft_hard": {"k": 20}}, each value as its config field's type."""
+    from profilekit.evaluation.plan import METHODS, EvalError
+    from profilekit.methods import get_method, parse_overrides
 
-    out: dict[str, dict] = {}
-    for setting in settings:
-        key, sep, value = setting.partition("=")
-        method, dot, name = key.partition(".")
-        if not sep or not dot:
-            raise EvalError(f"--set {setting!r}: expected method.field=value")
-        parsed: object = {"true": True, "false": False}.get(value.lower(), value)
-        for cast in (int, float):
-            try:
-                parsed = cast(value)
-                break
-            except ValueError:
-                continue
-        out.setdefault(method, {})[name] = parsed
-    return out
+    def config_of(name: str):
+        if name not in METHODS:
+            raise EvalError(f"--set names unknown method {name!r}; known: {', '.join(METHODS)}")
+        return get_method(METHODS[name].method or "head_only").config_class
+
+    return parse_overrides(settings, config_of)
 
 
 def add_commands(commands) -> None:
-    from profilekit.evaluation import DEFAULT_METHODS, METHODS
+    from profilekit.evaluation.plan import DEFAULT_METHODS, METHODS
 
     p = commands.add_parser("eval", help="evaluate methods per author on a LaMP-style dataset",
                             description=__doc__ + f"\n\nExample: {EXAMPLE}",
@@ -60,7 +52,9 @@ def add_commands(commands) -> None:
 
 def run_eval(args) -> int:
     from profilekit.backbone import load_backbone
-    from profilekit.evaluation import EvalConfig, Evaluation, write_report
+    from profilekit.evaluation.plan import EvalConfig
+    from profilekit.evaluation.report import write_report
+    from profilekit.evaluation.run import Evaluation
     from profilekit.settings import get_settings
 
     config = EvalConfig(

@@ -9,14 +9,14 @@ from collections import Counter
 
 import httpx
 
-from profilekit.cli.demo import DEFAULT_DATA
+from profilekit.data import NEWS_AUTHORS
 
 
 def run_quickstart(ready, address, key, args) -> None:
     ready.wait()
     base = f"http://{address[0]}:{address[1]}"
     headers = {"Authorization": f"Bearer {key}"}
-    rows = [json.loads(line) for line in DEFAULT_DATA.read_text().splitlines() if line.strip()]
+    rows = [json.loads(line) for line in NEWS_AUTHORS.read_text().splitlines() if line.strip()]
     counts = Counter(r["author"] for r in rows)
     authors = [a for a, n in counts.most_common() if 50 <= n <= 150][: args.demo_authors]
     body = "\n".join(json.dumps(r) for r in rows if r["author"] in authors)

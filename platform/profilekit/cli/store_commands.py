@@ -8,9 +8,8 @@ import sys
 import time
 
 from profilekit.cli.common import progress_bar, table
+from profilekit.jobs import FINAL_STATES, JOB_STATES
 from profilekit.settings import get_settings
-
-FINAL_STATES = ("succeeded", "failed", "cancelled")
 
 
 def _sessions():
@@ -61,30 +60,27 @@ def _start_embedded_worker() -> subprocess.Popen:
 
 
 def onboard(args) -> int:
-    from profilekit.datasets import read_rows
-    from profilekit.jobs import enqueue, method_name
-    from profilekit.onboarding import enqueue_training, ensure_default_pool
+    from profilekit.data import read_rows
+    from profilekit.jobs import create_training_jobs, default_pool, enqueue, make_celery
     from profilekit.store import repo
     from profilekit.store.migrate import upgrade
-    from workers.app import create_app
 
     settings = get_settings()
     upgrade(settings.resolved_database_url)
     rows = read_rows(args.file)
     sessions = _sessions()
-    method = method_name(args.method)
     with sessions() as session:
         profiles = repo.upsert_author_profiles(session, rows=rows, min_rows=args.min_rows)
         if not profiles:
             print(f"profilekit: no author in {args.file} has {args.min_rows} rows or more", file=sys.stderr)
             return 2
-        pool_hash = ensure_default_pool(session, settings) if method.startswith("xpeft") else None
-        jobs = enqueue_training(session, profiles=profiles, method=method, pool_hash=pool_hash,
-                                epochs=args.epochs, per_job=args.profiles_per_job)
+        train = {"epochs": args.epochs} if args.epochs else {}
+        jobs = create_training_jobs(session, profile_ids=[p.id for p in profiles], method=args.method,
+                                    pool=default_pool(settings), train=train, per_job=args.profiles_per_job)
         session.commit()
         authors = {p.id: p.external_id for p in profiles}
         job_ids = [j.id for j in jobs]
-    app = create_app(settings)
+    app = make_celery(settings)
     for job_id in job_ids:
         enqueue(app, job_id)
     print(f"onboarded {len(authors)} profiles from {args.file}; {len(job_ids)} training job(s) queued")
@@ -150,7 +146,9 @@ def _print_profiles(sessions, authors: dict[str, str], job_ids: list[str]) -> No
 
 def jobs(args) -> int:
     from profilekit.store import repo
+    from profilekit.store.migrate import upgrade
 
+    upgrade(get_settings().resolved_database_url)  # a fresh embedded store has no tables yet
     with _sessions()() as session:
         found = repo.list_jobs(session, state=args.state, limit=args.limit)
         rows = [[j.id, j.kind, j.state, len(j.profile_ids), j.params.get("method", ""),
@@ -161,16 +159,14 @@ def jobs(args) -> int:
 
 
 def predict(args) -> int:
-    from profilekit.runner import EngineCache
-    from profilekit.serving import load_profile_state
-    from profilekit.store import repo
+    from profilekit.serving import ArtifactCache, EngineCache, load_states
 
-    settings = get_settings()
-    cache = EngineCache(settings)
+    engines = EngineCache(get_settings())
     with _sessions()() as session:
-        profile = repo.get_profile(session, profile_id=args.profile)
-        state, engine, artifact = load_profile_state(session, profile=profile, cache=cache)
-    for text, prediction in zip(args.texts, engine.predict(args.texts, [state] * len(args.texts)), strict=True):
+        states = load_states(session, profile_ids=[args.profile], engines=engines, cache=ArtifactCache(1))
+    state, _ = states[args.profile]
+    predictions = engines.engine().predict(args.texts, [state] * len(args.texts))
+    for text, prediction in zip(args.texts, predictions, strict=True):
         top = sorted(prediction.scores.items(), key=lambda kv: -kv[1])[:3]
         print(f"{prediction.label}\t" + " ".join(f"{k}={v:.2f}" for k, v in top) + f"\t{text}")
     return 0
@@ -202,7 +198,7 @@ def add_commands(commands) -> None:
     p.set_defaults(func=onboard)
 
     p = commands.add_parser("jobs", help="list training jobs")
-    p.add_argument("--state", choices=["queued", "running", "succeeded", "failed", "cancelled"])
+    p.add_argument("--state", choices=JOB_STATES)
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=jobs)
 

@@ -1,3 +1,3 @@
-from profilekit.engine.engine import BatchOutput, Engine, Prediction
+from profilekit.engine.engine import BatchOutput, Engine, Prediction, mean_pool, pristine_encoder
 
-__all__ = ["BatchOutput", "Engine", "Prediction"]
+__all__ = ["BatchOutput", "Engine", "Prediction", "mean_pool", "pristine_encoder"]

@@ -22,6 +22,24 @@ from profilekit.methods.effects import Effects, GroupRows, as_effects
 from profilekit.methods.registry import get_method
 
 
+def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """[B, S, d] hidden states → [B, d] float32 mean over each row's tokens (attention_mask 1): the one
+    pooled representation of every method, the warm pool and the peer benchmarks."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # [B, S, 1]
+    return ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float()
+
+
+def pristine_encoder(backbone: Backbone) -> torch.nn.Module:
+    """A copy of the backbone's encoder without any Engine wrappers (for peers that wrap it their way)."""
+    import copy
+
+    model = copy.deepcopy(backbone.model)
+    for layer in model.encoder.layer:
+        if isinstance(layer.output, AdapterOutput):
+            layer.output = layer.output.inner
+    return model
+
+
 @dataclass
 class BatchOutput:
     pooled: torch.Tensor  # [B, d] mean over each row's text tokens (prompt positions excluded)
@@ -192,8 +210,7 @@ class Engine:
             self.active = []
             for handle in handles:
                 handle.remove()
-        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # [B, S, 1]
-        pooled = ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float()  # [B, d]
+        pooled = mean_pool(hidden, attention_mask)  # [B, d]
         low = torch.finfo(torch.float32).min
         labels = [distinct[p].labels if p >= 0 else None for p in row_profile]
         if not distinct:

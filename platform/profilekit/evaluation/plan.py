@@ -9,10 +9,8 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from profilekit.datasets import Row
+from profilekit.data import ProfileData, Row, profile_seed, split_profile
 from profilekit.errors import ProfilekitError
-from profilekit.training.data import ProfileData, split_profile
-from profilekit.training.loop import profile_seed
 
 
 class EvalError(ProfilekitError):
@@ -105,22 +103,22 @@ def make_plan(rows: list[Row], config: EvalConfig) -> Plan:
     profiles, skipped, builders = [], {}, []
     for author in order:
         author_rows = by_author[author]
-        categories = {r.category for r in author_rows}
+        categories = {r.label for r in author_rows}
         if len(author_rows) >= config.min_rows:
             if len(categories) < 2:
                 skipped[author] = f"all {len(author_rows)} rows are {next(iter(categories))}"
                 continue
             sampled = _sample(author_rows, config.max_rows, config.seed * 7919 + zlib.crc32(author.encode()))
-            labels = [r.category for r in sampled]
+            labels = [r.label for r in sampled]
             split = split_profile(labels, holdout_fraction=0.3, seed=profile_seed(config.seed, author))
             profiles.append(ProfileData(author, [r.text for r in sampled], labels, split=split))
         elif len(author_rows) >= config.warm_min_rows and len(categories) >= 2 \
                 and len(builders) < config.pool_size:
-            builders.append(ProfileData(author, [r.text for r in author_rows], [r.category for r in author_rows]))
+            builders.append(ProfileData(author, [r.text for r in author_rows], [r.label for r in author_rows]))
     if not profiles:
         raise EvalError(f"no author of {config.data} has at least {config.min_rows} rows in two or more "
                         "categories")
-    return Plan(profiles, skipped, builders, tuple(sorted({r.category for r in rows})))
+    return Plan(profiles, skipped, builders, tuple(sorted({r.label for r in rows})))
 
 
 def write_plan(plan: Plan, path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from profilekit.evaluation.run import read_results
+from profilekit.evaluation.results import read_results
 
 SUMMARY_COLUMNS = ["method", "profiles", "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "macro_f1_low",
                    "macro_f1_high", "train_seconds", "trainable_params", "stored_bytes", "accuracy_vs_head_only",

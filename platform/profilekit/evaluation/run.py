@@ -8,50 +8,19 @@ Seeds come from (seed, author): the same command gives the same accuracies (not 
 
 from __future__ import annotations
 
-import csv
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from profilekit.datasets import read_rows
+from profilekit.data import ProfileData, Split, read_rows
 from profilekit.engine import Engine
 from profilekit.evaluation.plan import METHODS, EvalConfig, EvalError, Plan, make_plan, write_plan
-from profilekit.pool import PoolSpec, random_pool
-from profilekit.pool.pool import load_pool, save_pool
-from profilekit.training.data import ProfileData, Split
-from profilekit.training.loop import Progress, TrainConfig, evaluate, train_profiles
-from profilekit.training.metrics import accuracy, macro_f1
-
-COLUMNS = ["profile", "method", "accuracy", "macro_f1", "train_seconds", "trainable_params", "stored_bytes",
-           "n_train", "n_holdout"]
-
-
-def read_results(path: Path) -> list[dict]:
-    """Rows of results.csv; a last line cut off by a kill (no newline) is dropped from the file."""
-    if not path.is_file():
-        return []
-    text = path.read_text(encoding="utf-8")
-    if text and not text.endswith("\n"):
-        text = text[: text.rfind("\n") + 1]
-        path.write_text(text, encoding="utf-8")
-    lines = text.splitlines()
-    if lines and lines[0].split(",") != COLUMNS:
-        raise EvalError(f"{path} is not a results file of this evaluation (header {lines[0]!r})")
-    return list(csv.DictReader(lines))
-
-
-def _append(path: Path, records: list[dict]) -> None:
-    new = not path.is_file() or path.stat().st_size == 0
-    with path.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=COLUMNS, lineterminator="\n")
-        if new:
-            writer.writeheader()
-        writer.writerows(records)
-        handle.flush()
-        os.fsync(handle.fileno())
+from profilekit.evaluation.results import append_results, read_results
+from profilekit.jobs import TrainConfig
+from profilekit.pool import PoolSpec, load_pool, random_pool, save_pool
+from profilekit.training import Progress, accuracy, build_warm_pool, evaluate, macro_f1, train_profiles
 
 
 def _check_resume(out: Path, config: EvalConfig) -> None:
@@ -126,8 +95,6 @@ class Evaluation:
 
     def warm_pool(self):
         """Built once from the plan's builders, saved in the folder, and reused when resuming."""
-        from profilekit.pool.warm import build_warm_pool
-
         path = self.out / "warm_pool.safetensors"
         if path.is_file():
             return load_pool(path)
@@ -136,9 +103,8 @@ class Evaluation:
                             f"{self.config.warm_min_rows} rows in two categories; {self.config.data} has "
                             f"{len(self.plan.builders)}")
         began = time.perf_counter()
-        pool = build_warm_pool(self.backbone, self.plan.builders, config=replace(self.train_config, min_rows=3),
-                               labels=self.plan.labels,
-                               callback=lambda done, key: self.progress("warm pool", 0, None))
+        pool = build_warm_pool(self.engine, self.plan.builders, config=replace(self.train_config, min_rows=3),
+                               labels=self.plan.labels, callback=lambda step: self.progress("warm pool", 0, step))
         save_pool(pool, path)
         (self.out / "warm_pool.json").write_text(json.dumps({
             "pool_hash": pool.pool_hash, "num_adapters": pool.num_adapters,
@@ -156,7 +122,7 @@ class Evaluation:
             "train_seconds": f"{r.train_seconds:.3f}", "trainable_params": r.trainable_params,
             "stored_bytes": self.engine.save(r.state).stored_bytes, "n_train": r.n_train, "n_holdout": r.n_holdout,
         } for r in results]
-        _append(self.results, records)
+        append_results(self.results, records)
         self.done |= {(r.key, name) for r in results}
         self.progress(name, len(results), None)
 
@@ -191,6 +157,6 @@ class Evaluation:
                 "macro_f1": f"{macro_f1(truth, predicted):.6f}", "train_seconds": f"{result.train_seconds / n:.3f}",
                 "trainable_params": result.trainable_params, "stored_bytes": round(stored / n),
                 "n_train": len(p.split.train), "n_holdout": len(truth)})
-        _append(self.results, records)
+        append_results(self.results, records)
         self.done |= {(p.key, "global") for p in self.plan.profiles}
         self.progress("global", n, None)

@@ -1,5 +1,7 @@
-from profilekit.methods.base import Artifact, EngineContext, MethodConfig, ProfileState
-from profilekit.methods.registry import MethodSpec, get_method, method_names, register_method
+"""Methods: one folder each (config.py, layer.py, artifact.py), registered by name. Importing this
+package loads no torch; the math loads when a method is first used."""
 
-__all__ = ["Artifact", "EngineContext", "MethodConfig", "MethodSpec", "ProfileState", "get_method",
-           "method_names", "register_method"]
+from profilekit.methods.config import MethodConfig
+from profilekit.methods.registry import MethodSpec, get_method, method_names, parse_overrides, register_method
+
+__all__ = ["MethodConfig", "MethodSpec", "get_method", "method_names", "parse_overrides", "register_method"]

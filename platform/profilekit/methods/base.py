@@ -1,14 +1,14 @@
 """What every method shares: the per-profile state, the adapter weights it hands the engine, artifacts.
 
-A method is one folder (config.py, layer.py, artifact.py) and one `register_method(...)` call in
-registry.py. See CONTRIBUTING.md for the checklist.
+A method is one folder (config.py, layer.py, artifact.py) whose __init__.py registers it; see
+CONTRIBUTING.md for the checklist.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from safetensors.torch import load as st_load
@@ -16,22 +16,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from profilekit.errors import ArtifactError
-
-
-@dataclass(frozen=True)
-class MethodConfig:
-    """Fields every method config has. Subclasses add their own, each with a help text."""
-
-    lr: float = field(default=1e-2, metadata={"help": "Learning rate of the method's own parameters."})
-    head_lr: float = field(default=1e-2, metadata={"help": "Learning rate of a per-profile head."})
-    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
-
-    def __post_init__(self):
-        if self.lr <= 0 or self.head_lr <= 0:
-            raise ValueError("learning rates must be positive")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+from profilekit.methods.config import MethodConfig
 
 
 @dataclass
@@ -85,6 +70,19 @@ class ProfileState(nn.Module):
         self.head_weight = nn.Parameter(weight)
         self.head_bias = nn.Parameter(torch.zeros(len(self.labels)))
 
+    def start_head_from(self, head, *, freeze: bool = False) -> None:
+        """Copy the rows of this profile's labels from `head` (a SharedHead: weight [C, d], bias [C],
+        labels) into its own head; `freeze` keeps them fixed while training."""
+        if self.shared_head:
+            raise ValueError("a profile that uses the shared head has no head of its own to start")
+        missing = [label for label in self.labels if label not in head.labels]
+        if missing:
+            raise ValueError(f"the head to start from does not score {missing}")
+        rows = [head.labels.index(label) for label in self.labels]
+        device = self.head_weight.device
+        self.head_weight = nn.Parameter(head.weight[rows].to(device, torch.float32).clone(), requires_grad=not freeze)
+        self.head_bias = nn.Parameter(head.bias[rows].to(device, torch.float32).clone(), requires_grad=not freeze)
+
     def head_parameters(self) -> list[nn.Parameter]:
         return [p for p in (self.head_weight, self.head_bias) if p is not None]
 
@@ -96,7 +94,7 @@ class ProfileState(nn.Module):
         """AdamW parameter groups of this profile, each with its own learning rate. Default: the
         method's parameters at `lr`, the head at `head_lr`; methods with more rates override this."""
         return [{"params": self.method_parameters(), "lr": self.config.lr},
-                {"params": self.head_parameters(), "lr": self.config.head_lr}]
+                {"params": [p for p in self.head_parameters() if p.requires_grad], "lr": self.config.head_lr}]
 
 
 # ---- artifacts -------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ NAMING = {
 }
 
 JOB_STATES = ("queued", "running", "succeeded", "failed", "cancelled")
-JOB_KINDS = ("train", "train_many", "build_pool")
+JOB_KINDS = ("train", "build_pool")
 
 
 def now() -> datetime:
@@ -113,7 +113,7 @@ class Job(Base):
     __table_args__ = (Index("ix_jobs_state_created_at", "state", "created_at"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    kind: Mapped[str] = mapped_column(String(16))  # train | train_many | build_pool
+    kind: Mapped[str] = mapped_column(String(16))  # train | build_pool
     tenant: Mapped[str] = mapped_column(String(64), default="default")
     profile_ids: Mapped[list] = mapped_column(JSON, default=list)
     params: Mapped[dict] = mapped_column(JSON, default=dict)  # method, hyperparameters, pool

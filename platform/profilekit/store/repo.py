@@ -1,4 +1,5 @@
-"""Repository functions: the only code that writes the store. Keyword-only arguments throughout."""
+"""Repository functions: queries and writes of profiles, examples, pools, jobs and artifacts, shared by
+the API's services, the workers and the command line. Keyword-only arguments throughout."""
 
 from __future__ import annotations
 
@@ -7,19 +8,12 @@ import json
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from profilekit.errors import ProfilekitError
+from profilekit.errors import IdempotencyConflict, NotFound
 from profilekit.store.models import Artifact, Example, Job, JobEvent, Pool, Profile, now
-
-
-class NotFound(ProfilekitError):
-    """No such profile, job or pool (for this tenant)."""
-
-
-class IdempotencyConflict(ProfilekitError):
-    """The idempotency key was used before with a different request."""
 
 
 def request_hash(body: dict) -> str:
@@ -35,8 +29,11 @@ def ensure_pool(session: Session, *, pool, uri: str | None = None, built_from: l
                    num_adapters=pool.num_adapters, reduction_factor=pool.spec.reduction_factor,
                    backbone_id=pool.spec.backbone_id, uri=uri, nbytes=pool.nbytes(), built_from=built_from,
                    head_labels=list(pool.head.labels) if pool.head is not None else None)
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():  # two workers may register the same pool at once
+                session.add(row)
+        except IntegrityError:
+            row = session.get(Pool, pool.pool_hash)
     return row
 
 
@@ -76,7 +73,7 @@ def upsert_author_profiles(session: Session, *, rows, tenant: str = "default", m
         profile = session.scalar(select(Profile).where(Profile.tenant == tenant, Profile.external_id == author))
         if profile is None:
             profile = create_profile(session, tenant=tenant, external_id=author)
-        add_examples(session, profile=profile, rows=[(r.text, r.category) for r in author_rows])
+        add_examples(session, profile=profile, rows=[(r.text, r.label) for r in author_rows])
         profiles.append(profile)
     return profiles
 
@@ -100,6 +97,27 @@ def examples_of(session: Session, *, profile_id: str) -> list[Example]:
 
 def current_artifact(session: Session, *, profile: Profile) -> Artifact | None:
     return session.get(Artifact, profile.current_artifact_id) if profile.current_artifact_id else None
+
+
+def profile_status(session: Session, *, profile: Profile) -> str:
+    """new (no job yet), queued/running (latest job), ready (has an artifact), failed."""
+    jobs = session.scalars(select(Job).where(Job.tenant == profile.tenant).order_by(Job.created_at.desc()))
+    latest = next((j for j in jobs if profile.id in j.profile_ids), None)
+    if latest is not None and latest.state in ("queued", "running"):
+        return latest.state if profile.current_artifact_id is None else f"ready ({latest.state} retraining)"
+    if profile.current_artifact_id is not None:
+        return "ready"
+    return latest.state if latest is not None else "new"
+
+
+def delete_profile(session: Session, *, profile: Profile) -> list[str]:
+    """Delete a profile with its examples and artifacts; returns the deleted artifact ids."""
+    artifact_ids = list(session.scalars(select(Artifact.id).where(Artifact.profile_id == profile.id)))
+    session.execute(update(Profile).where(Profile.id == profile.id).values(current_artifact_id=None))
+    session.execute(delete(Artifact).where(Artifact.profile_id == profile.id))
+    session.execute(delete(Example).where(Example.profile_id == profile.id))
+    session.execute(delete(Profile).where(Profile.id == profile.id))
+    return artifact_ids
 
 
 # ---- jobs ------------------------------------------------------------------------------------------

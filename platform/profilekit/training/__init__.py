@@ -1,6 +1,5 @@
-from profilekit.training.data import ProfileData, Split, split_profile, validate_profile
-from profilekit.training.loop import Progress, TrainConfig, TrainResult, evaluate, train_profiles
+from profilekit.training.loop import Progress, TrainResult, evaluate, train_profiles
 from profilekit.training.metrics import accuracy, macro_f1
+from profilekit.training.warm import build_warm_pool
 
-__all__ = ["ProfileData", "Progress", "Split", "TrainConfig", "TrainResult", "accuracy", "evaluate", "macro_f1",
-           "split_profile", "train_profiles", "validate_profile"]
+__all__ = ["Progress", "TrainResult", "accuracy", "build_warm_pool", "evaluate", "macro_f1", "train_profiles"]

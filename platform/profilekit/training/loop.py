@@ -13,30 +13,19 @@ from __future__ import annotations
 import copy
 import math
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from profilekit.data import ProfileData, Split, profile_seed, split_profile, validate_profile
 from profilekit.engine import Engine
+from profilekit.errors import TrainingDataError
+from profilekit.jobs import TrainConfig
 from profilekit.methods.base import ProfileState
-from profilekit.training.data import ProfileData, Split, split_profile, validate_profile
+from profilekit.pool import SharedHead
 from profilekit.training.metrics import accuracy, macro_f1
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    epochs: int = 10
-    batch_size: int = 16  # rows of one profile per step
-    profiles_per_step: int = 16  # profiles packed into one mixed forward
-    patience: int = 3  # epochs without a better holdout loss before a profile stops
-    holdout_fraction: float = 0.3
-    min_rows: int = 3
-    warmup_ratio: float = 0.0
-    eval_batch_size: int = 128
-    seed: int = 0
 
 
 @dataclass
@@ -92,10 +81,6 @@ class _Job:
         return self.state.labels.index(self.data.labels[row])
 
 
-def profile_seed(seed: int, key: str) -> int:
-    return (seed * 1_000_003 + zlib.crc32(key.encode())) % (2**31)
-
-
 def profiles_loss(engine: Engine, states: list[ProfileState], texts: list[str], targets: list[int],
                   *, training: bool, generators: list[torch.Generator] | None = None) -> torch.Tensor:
     """Σ over profiles of the mean cross-entropy of that profile's rows; states[i] is row i's profile."""
@@ -149,8 +134,11 @@ def _holdout(engine: Engine, jobs: list[_Job], batch_size: int) -> dict[int, tup
 
 def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
                    config: TrainConfig = TrainConfig(), callback: Callable[[Progress], None] | None = None,
+                   head_init: SharedHead | None = None, freeze_head: bool = False,
                    **method_overrides) -> list[TrainResult]:
-    """Train one artifact per profile. Bad data raises TrainingDataError before any training."""
+    """Train one artifact per profile. Bad data raises TrainingDataError before any training.
+    `head_init`: every profile's own head starts from these weights (the rows of its labels), and stays
+    fixed with `freeze_head` (the warm pool trains its adapters against its shared head so)."""
     label_sets = [validate_profile(p, min_rows=config.min_rows) for p in profiles]
     jobs: list[_Job] = []
     groups = []
@@ -159,11 +147,11 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
         split = data.split or split_profile(data.labels, holdout_fraction=config.holdout_fraction, seed=seed)
         state = engine.new_state(method, label_set, seed=seed, **method_overrides)
         state.train()
+        if head_init is not None:
+            state.start_head_from(head_init, freeze=freeze_head)
         if state.shared_head:
             missing = sorted(set(data.labels) - set(state.labels))
             if missing:
-                from profilekit.errors import TrainingDataError
-
                 raise TrainingDataError(f"profile {data.key}: labels {missing} are not scored by the shared head")
         steps_per_epoch = math.ceil(len(split.train) / config.batch_size)
         job = _Job(data, split.train, split.holdout, state, torch.Generator().manual_seed(seed), len(groups),

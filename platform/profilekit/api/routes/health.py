@@ -17,7 +17,7 @@ def healthz() -> dict:
 
 @router.get("/readyz")
 def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Database reachable, broker reachable, model loaded."""
+    """Database reachable, broker reachable, model loaded (unless it loads on the first prediction)."""
     checks = {}
     try:
         with runtime.db.connect() as connection:
@@ -31,8 +31,11 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
         checks["broker"] = "ok"
     except Exception as exc:
         checks["broker"] = f"error: {exc}"
-    checks["model"] = "ok" if runtime.model_loaded else "loading"
-    ready = all(v == "ok" for v in checks.values())
+    if runtime.serving_if_loaded is not None:
+        checks["model"] = "ok"
+    else:
+        checks["model"] = "loading" if runtime.settings.preload_model else "loads on the first prediction"
+    ready = all(v == "ok" for k, v in checks.items() if k != "model") and checks["model"] != "loading"
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from profilekit.errors import ConfigError
-from profilekit.methods.base import MethodConfig
+from profilekit.methods.config import MethodConfig
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from profilekit.methods.base import MethodConfig
+from profilekit.methods.config import MethodConfig
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,11 @@ def memory(session, runtime) -> dict:
                      .group_by(current.c.method).order_by(current.c.method))]
     pools = list(session.scalars(select(Pool).order_by(Pool.created_at)))
     profiles = session.scalar(select(func.count()).select_from(Profile))
+    serving = runtime.serving_if_loaded
     return {"by_method": by_method, "artifact_bytes": sum(r["total_bytes"] for r in by_method),
             "profiles": profiles, "pools": pools, "pool_bytes": sum(p.nbytes for p in pools),
-            "cache_entries": len(runtime.cache), "cache_bytes": runtime.cache.resident_bytes}
+            "cache_entries": len(serving.cache) if serving else 0,
+            "cache_bytes": serving.cache.resident_bytes if serving else 0}
 
 
 def accuracy(session, limit: int = 100) -> list[dict]:

@@ -33,8 +33,8 @@ from pathlib import Path
 
 import torch
 
-from profilekit.benchmarks import contenders as c
-from profilekit.cli.demo import DEFAULT_DATA
+from bench import contenders as c
+from profilekit.data import NEWS_AUTHORS
 
 LABELS = ("a", "b", "c", "d", "e")
 PEERS = ("peft", "adapters_batchsplit", "adapters_switching")
@@ -43,7 +43,7 @@ PEERS = ("peft", "adapters_batchsplit", "adapters_switching")
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The peer comparison's flags, every one with a default."""
     group = parser.add_argument_group("peers", "profilekit against HF PEFT and the adapters library")
-    group.add_argument("--peers-data", default=str(DEFAULT_DATA), help="JSONL rows with a `text` field")
+    group.add_argument("--peers-data", default=str(NEWS_AUTHORS), help="JSONL rows with a `text` field")
     group.add_argument("--peers-rows", type=int, default=64, help="rows per batch")
     group.add_argument("--peers-sweep", default="1,8,32,64", help="distinct profiles per batch, comma-separated")
     group.add_argument("--peers-repeats", type=int, default=5, help="timed rounds per sweep point")
@@ -64,7 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def read_texts(path: str | Path, rows: int) -> list[str]:
     """The first `rows` texts of a JSONL file of {"text": …} rows."""
-    from profilekit.datasets import read_rows
+    from profilekit.data import read_rows
 
     texts = [row.text for row in read_rows(path)[:rows]]
     if len(texts) < rows:

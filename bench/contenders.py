@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from profilekit.pool.warm import pristine_encoder
+from profilekit.engine import mean_pool, pristine_encoder
 
 
 @dataclass
@@ -47,12 +47,6 @@ def make_batch(tokens: dict[str, torch.Tensor], distinct: int) -> Batch:
     if not 1 <= distinct <= rows:
         raise ValueError(f"{distinct} distinct profiles cannot share a batch of {rows} rows")
     return Batch(tokens["input_ids"], tokens["attention_mask"], [i * distinct // rows for i in range(rows)])
-
-
-def mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-    """[B, S, d] → [B, d] float32, the mean over the row's tokens (as the Engine pools)."""
-    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # [B, S, 1]
-    return ((hidden * mask).sum(1) / mask.sum(1).clamp(min=1)).float()
 
 
 class Heads:

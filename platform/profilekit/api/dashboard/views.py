@@ -9,8 +9,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from itsdangerous import URLSafeTimedSerializer
 
 from profilekit.api.auth import find_key
+from profilekit.api.dashboard import data
 from profilekit.api.deps import COOKIE, RuntimeDep, SessionDep, key_from_request
-from profilekit.dashboard import data
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 

@@ -10,7 +10,7 @@ as the pool grows. Printed `name: value` lines:
    stored_bytes_per_profile, database_mb, rss_mb_after_registration.
 2. Serving: batches of --scale-rows rows, each row a random profile, random news texts. Every batch
    looks its profiles up in the database and takes their states from an ArtifactCache (loading the
-   misses: `serving.load_profile_states`), then runs one Engine forward (`Engine.predict`). Two cases,
+   misses: `serving.load_states`), then runs one Engine forward (`Engine.predict`). Two cases,
    alternated with the plain backbone (tokenize + forward) on the same texts: "1k", the first
    --scale-hot profiles, all in their cache; "max", random profiles among all registered, through a
    cache of --scale-cache-entries (filled with random profiles first), so nearly all are misses.
@@ -40,8 +40,8 @@ from pathlib import Path
 
 import torch
 
-from profilekit.benchmarks import scale_store as store
-from profilekit.cli.demo import DEFAULT_DATA
+from bench import scale_store as store
+from profilekit.data import NEWS_AUTHORS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="fill the max case's cache with random profiles before timing (steady state)")
     group.add_argument("--scale-cold", type=int, default=300, help="cold first predictions timed")
     group.add_argument("--scale-texts", type=int, default=256, help="news texts the batches draw from")
-    group.add_argument("--scale-data", default=str(DEFAULT_DATA), help="JSONL rows with text and category")
+    group.add_argument("--scale-data", default=str(NEWS_AUTHORS), help="JSONL rows with text and category")
     group.add_argument("--scale-seed", type=int, default=0)
     group.add_argument("--training-sizes", default="50,100,200,400,800", help="pool sizes N, comma-separated")
     group.add_argument("--training-rows", type=int, default=32, help="rows of one training step")
@@ -94,9 +94,9 @@ def timed(fn: Callable[..., object], *args) -> float:
 
 def run(args: argparse.Namespace, report: Callable[[str, object], None], *, backbone=None) -> dict[str, float]:
     """Run all four parts; print every figure through `report` and return the numeric ones."""
-    from profilekit.datasets import read_rows
+    from profilekit.data import read_rows
     from profilekit.engine import Engine
-    from profilekit.runner import EngineCache
+    from profilekit.serving import EngineCache
     from profilekit.settings import get_settings
 
     figures: dict[str, float] = {}
@@ -115,9 +115,8 @@ def run(args: argparse.Namespace, report: Callable[[str, object], None], *, back
     rows = read_rows(args.scale_data)
     rng = random.Random(args.scale_seed)
     texts = [row.text for row in rng.sample(rows, min(args.scale_texts, len(rows)))]
-    labels = tuple(sorted({row.category for row in rows}))
-    engines = EngineCache(settings)
-    engines.engine = Engine(backbone)  # the given backbone, not the settings' one
+    labels = tuple(sorted({row.label for row in rows}))
+    engines = EngineCache(settings, engine=Engine(backbone))  # the given backbone, not the settings' one
     folder = Path(tempfile.mkdtemp(prefix="profilekit-scale-"))
     try:
         url = args.scale_database_url or f"sqlite:///{folder / 'scale.sqlite'}"
@@ -129,7 +128,7 @@ def run(args: argparse.Namespace, report: Callable[[str, object], None], *, back
             db.dispose()
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    train(args, engines.engine, texts, emit)
+    train(args, engines.engine(), texts, emit)
     return figures
 
 
@@ -143,7 +142,7 @@ def register(args, engines, labels, url: str, folder: Path, emit):
     from profilekit.store.migrate import upgrade
     from profilekit.store.models import new_id
 
-    backbone = engines.engine.backbone
+    backbone = engines.engine().backbone
     upgrade(url)
     db = make_engine(url)
     sessions = make_session_factory(db)
@@ -154,7 +153,7 @@ def register(args, engines, labels, url: str, folder: Path, emit):
                                     backbone.hidden_size, seed=args.scale_seed))
     pool_hash = store.register_pool(sessions, pool, folder)
     with sessions() as session:
-        engine = engines.engine_for(repo.get_pool(session, pool_hash=pool_hash))  # as the worker loads it
+        engine = engines.training_engine(repo.get_pool(session, pool_hash=pool_hash))  # as the worker loads it
     templates = store.template_artifacts(engine, count=args.scale_templates, head=args.scale_head, labels=labels,
                                          k=args.scale_k, seed=args.scale_seed)
     tenant = f"scale-{new_id()[:8]}"  # a database given by URL may hold earlier runs' profiles
@@ -195,33 +194,30 @@ def register(args, engines, labels, url: str, folder: Path, emit):
 # ---- 2. serving ------------------------------------------------------------------------------------
 def serve_batch(sessions, engines, cache, profile_ids: list[str], texts: list[str]):
     """One served batch: the profiles' states from the database and `cache`, then one forward → predictions."""
-    from profilekit.serving import load_profile_states
+    from profilekit.serving import load_states
 
     with sessions() as session:
-        states = load_profile_states(session, profile_ids=profile_ids, engines=engines, cache=cache)
-    unknown = [pid for pid in profile_ids if pid not in states]
-    if unknown:
-        raise RuntimeError(f"{len(unknown)} profiles have no current artifact, e.g. {unknown[0]}")
-    return engines.engine.predict(texts, [states[pid][0] for pid in profile_ids])
+        states = load_states(session, profile_ids=profile_ids, engines=engines, cache=cache)
+    return engines.engine().predict(texts, [states[pid][0] for pid in profile_ids])
 
 
 def serve(args, engines, sessions, ids: list[str], texts: list[str], emit) -> None:
     from profilekit.serving import ArtifactCache
     from profilekit.settings import get_settings
 
-    backbone = engines.engine.backbone
+    backbone = engines.engine().backbone
     rng = random.Random(args.scale_seed + 1)
     rows = args.scale_rows
     hot_ids = ids[: args.scale_hot]
     entries = args.scale_cache_entries or get_settings().artifact_cache_entries
     caches = {"1k": ArtifactCache(max(entries, len(hot_ids))), "max": ArtifactCache(entries)}
     for start in range(0, len(hot_ids), 1000):  # every hot profile loaded once, as in steady serving
-        load_states(sessions, engines, caches["1k"], hot_ids[start:start + 1000])
+        fill_cache(sessions, engines, caches["1k"], hot_ids[start:start + 1000])
     if args.scale_fill_cache:
         fill = rng.sample(ids, min(entries, len(ids)))
         began = time.perf_counter()
         for start in range(0, len(fill), 1000):
-            load_states(sessions, engines, caches["max"], fill[start:start + 1000])
+            fill_cache(sessions, engines, caches["max"], fill[start:start + 1000])
         emit("cache_fill_ms_per_profile", 1000 * (time.perf_counter() - began) / max(1, len(fill)))
     emit("cache_entries_max", len(caches["max"]))
     emit("artifact_cache_resident_mb", caches["max"].resident_bytes / 2**20)
@@ -263,18 +259,18 @@ def serve(args, engines, sessions, ids: list[str], texts: list[str], emit) -> No
     emit("rss_mb_serving", store.rss_mb())
 
 
-def load_states(sessions, engines, cache, profile_ids: list[str]) -> None:
-    from profilekit.serving import load_profile_states
+def fill_cache(sessions, engines, cache, profile_ids: list[str]) -> None:
+    from profilekit.serving import load_states
 
     with sessions() as session:
-        load_profile_states(session, profile_ids=profile_ids, engines=engines, cache=cache)
+        load_states(session, profile_ids=profile_ids, engines=engines, cache=cache)
 
 
 # ---- 3. cold profile to first prediction -------------------------------------------------------------
 def cold(args, engines, sessions, ids: list[str], texts: list[str], emit) -> None:
     """Profiles in no cache: a fresh session reads the profile and its artifact, engine.load decodes it,
     one row is composed and run, its label read."""
-    from profilekit.serving import ArtifactCache, load_profile_states
+    from profilekit.serving import ArtifactCache, load_states
 
     rng = random.Random(args.scale_seed + 2)
     cache = ArtifactCache(max(1, args.scale_cold))
@@ -283,9 +279,9 @@ def cold(args, engines, sessions, ids: list[str], texts: list[str], emit) -> Non
         text = rng.choice(texts)
         began = time.perf_counter()
         with sessions() as session:
-            state = load_profile_states(session, profile_ids=[pid], engines=engines, cache=cache)[pid][0]
+            state = load_states(session, profile_ids=[pid], engines=engines, cache=cache)[pid][0]
         loaded = time.perf_counter()
-        label = engines.engine.predict([text], [state])[0].label
+        label = engines.engine().predict([text], [state])[0].label
         total.append(time.perf_counter() - began)
         loads.append(loaded - began)
         if label is None:

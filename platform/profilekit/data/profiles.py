@@ -1,11 +1,13 @@
-"""A profile's examples, their checks, and the seeded stratified train/holdout split."""
+"""A profile's examples, their checks, and the seeded stratified train/holdout split. Imports no torch."""
 
 from __future__ import annotations
 
 import random
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass
 
+from profilekit.data.rows import Row
 from profilekit.errors import TrainingDataError
 
 
@@ -22,6 +24,11 @@ class ProfileData:
     labels: list[str]
     label_set: tuple[str, ...] | None = None  # the classes its head scores; None = labels seen
     split: Split | None = None  # fixed train/holdout rows; None = the seeded stratified split
+
+
+def profile_seed(seed: int, key: str) -> int:
+    """A profile's own seed: its split, shuffling and training noise depend only on (seed, key)."""
+    return (seed * 1_000_003 + zlib.crc32(key.encode())) % (2**31)
 
 
 def validate_profile(data: ProfileData, *, min_rows: int = 3) -> tuple[str, ...]:
@@ -73,3 +80,13 @@ def split_profile(labels: list[str], *, holdout_fraction: float = 0.3, seed: int
         train.remove(moved)
         holdout.append(moved)
     return Split(sorted(train), sorted(holdout))
+
+
+def profiles_by_author(rows: list[Row], *, min_rows: int = 20) -> list[ProfileData]:
+    """One ProfileData per author with at least `min_rows` rows, largest first (ties by name)."""
+    by_author: dict[str, list[Row]] = defaultdict(list)
+    for row in rows:
+        by_author[row.author].append(row)
+    kept = [(a, r) for a, r in by_author.items() if len(r) >= min_rows]
+    kept.sort(key=lambda item: (-len(item[1]), item[0]))
+    return [ProfileData(author, [r.text for r in rs], [r.label for r in rs]) for author, rs in kept]

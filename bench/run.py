@@ -1,5 +1,6 @@
-"""`profilekit bench`: profilekit against the libraries a user would pick instead, in one run, as
-`name: value` lines (ratios are profilekit over the peer, measured with the cases interleaved).
+"""`profilekit bench` (also `python -m bench.run`): profilekit against the libraries a user would pick
+instead, in one run, as `name: value` lines (ratios are profilekit over the peer, measured with the
+cases interleaved).
 
 Parts: peers (mixed-profile inference against HF PEFT LoRA and the `adapters` library, PEFT's
 adapter loading and registration), scale (profiles registered in the database, serving random ones,
@@ -11,36 +12,33 @@ import argparse
 import gc
 import os
 import platform
+import sys
 import time
+
+from bench import peers, scale
+from bench.common import report
 
 PARTS = ("peers", "scale")
 
 
-def add_commands(commands) -> None:
-    from profilekit.benchmarks import peers, scale
-
-    p = commands.add_parser("bench", help="benchmarks against HF PEFT and the adapters library",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
-    peers.add_arguments(p)
-    scale.add_arguments(p)
-    p.set_defaults(func=run_bench)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="profilekit bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {', '.join(PARTS)}")
+    peers.add_arguments(parser)
+    scale.add_arguments(parser)
+    return parser
 
 
-def report(name: str, value) -> None:
-    print(f"{name}: {value:.4f}" if isinstance(value, float) else f"{name}: {value}", flush=True)
-
-
-def run_bench(args) -> int:
+def main(argv: list[str] | None = None) -> int:
     import torch
 
-    from profilekit.benchmarks import peers, scale
-    from profilekit.evaluation import EvalError
-
+    parser = build_parser()
+    args = parser.parse_args(argv)
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
     unknown = [p for p in parts if p not in PARTS]
     if unknown:
-        raise EvalError(f"--parts: unknown {unknown}; known: {', '.join(PARTS)}")
+        parser.error(f"--parts: unknown {unknown}; known: {', '.join(PARTS)}")
     report("machine", f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, "
                       f"{torch.get_num_threads()} threads")
     report("load_average_before", " ".join(f"{x:.2f}" for x in os.getloadavg()))
@@ -53,3 +51,7 @@ def run_bench(args) -> int:
     report("load_average_after", " ".join(f"{x:.2f}" for x in os.getloadavg()))
     report("bench_seconds", time.perf_counter() - began)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Profiles: visibility (another tenant's profile is as unknown as a missing one), creation, pages,
+deletion."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from profilekit.api.auth import Caller
+from profilekit.api.schemas import ArtifactInfo, ProfileCreate, ProfileOut, ProfilePage
+from profilekit.errors import Conflict, NotFound
+from profilekit.store import repo
+from profilekit.store.models import Example, Profile
+
+
+def visible_profile(session, caller: Caller, profile_id: str) -> Profile:
+    profile = session.get(Profile, profile_id)
+    if profile is None or not caller.sees(profile.tenant):
+        raise NotFound(f"unknown profile {profile_id}")
+    return profile
+
+
+def profile_out(session, profile: Profile) -> ProfileOut:
+    artifact = repo.current_artifact(session, profile=profile)
+    examples = session.scalar(select(func.count()).select_from(Example).where(Example.profile_id == profile.id))
+    info = None
+    if artifact is not None:
+        info = ArtifactInfo(id=artifact.id, method=artifact.method, pool_hash=artifact.pool_hash,
+                            payload_bytes=artifact.payload_bytes, stored_bytes=artifact.stored_bytes,
+                            metrics=artifact.metrics, created_at=artifact.created_at)
+    return ProfileOut(id=profile.id, external_id=profile.external_id, tenant=profile.tenant,
+                      status=repo.profile_status(session, profile=profile), examples=examples, labels=profile.labels,
+                      artifact=info, created_at=profile.created_at, updated_at=profile.updated_at)
+
+
+def create_profile(session, caller: Caller, body: ProfileCreate) -> Profile:
+    if body.external_id is not None:
+        exists = session.scalar(select(Profile).where(Profile.tenant == caller.tenant,
+                                                      Profile.external_id == body.external_id))
+        if exists is not None:
+            raise Conflict(f"external_id {body.external_id!r} already names profile {exists.id}")
+    profile = repo.create_profile(session, tenant=caller.tenant, external_id=body.external_id, labels=body.labels)
+    session.commit()
+    return profile
+
+
+def list_profiles(session, caller: Caller, *, cursor: str | None, limit: int) -> ProfilePage:
+    """Profiles in a stable order; `next_cursor` continues after the last one."""
+    query = select(Profile).order_by(Profile.id).limit(limit + 1)
+    if not caller.is_admin:
+        query = query.where(Profile.tenant == caller.tenant)
+    if cursor:
+        query = query.where(Profile.id > cursor)
+    rows = list(session.scalars(query))
+    page = rows[:limit]
+    return ProfilePage(items=[profile_out(session, p) for p in page],
+                       next_cursor=page[-1].id if len(rows) > limit else None)
+
+
+def delete_profile(session, caller: Caller, profile_id: str, runtime) -> None:
+    """Delete the profile, its examples and artifacts, and drop its states from this process's cache."""
+    artifact_ids = repo.delete_profile(session, profile=visible_profile(session, caller, profile_id))
+    session.commit()
+    serving = runtime.serving_if_loaded
+    if serving is not None:
+        for artifact_id in artifact_ids:
+            serving.cache.evict(artifact_id)

@@ -1,0 +1,20 @@
+"""Data on the ground floor (no torch): one `Row` type and its readers, a profile's examples and
+their split, and where the shared sample data lies beside a checkout."""
+
+from pathlib import Path
+
+from profilekit.data.profiles import (
+           ProfileData,
+           Split,
+           profile_seed,
+           profiles_by_author,
+           split_profile,
+           validate_profile,
+)
+from profilekit.data.rows import DataError, Row, parse_lamp2, parse_rows, read_rows
+
+# ../shared/data/news-authors beside a checkout of this repository (the demo's and benchmarks' default)
+NEWS_AUTHORS = Path(__file__).resolve().parents[4] / "shared" / "data" / "news-authors" / "news_authors.jsonl"
+
+__all__ = ["NEWS_AUTHORS", "DataError", "ProfileData", "Row", "Split", "parse_lamp2", "parse_rows", "profile_seed",
+           "profiles_by_author", "read_rows", "split_profile", "validate_profile"]

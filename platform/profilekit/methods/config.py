@@ -1,0 +1,26 @@
+"""The fields every method config has. Imports no torch: the API and the job queue validate a job's
+method config without loading the model."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from profilekit.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MethodConfig:
+    """Fields every method config has. Subclasses add their own, each with a help text."""
+
+    lr: float = field(default=1e-2, metadata={"help": "Learning rate of the method's own parameters."})
+    head_lr: float = field(default=1e-2, metadata={"help": "Learning rate of a per-profile head."})
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+
+    def __post_init__(self):
+        if not (0 < self.lr <= 10 and 0 < self.head_lr <= 10):
+            raise ConfigError(f"learning rates must be in (0, 10], got lr={self.lr}, head_lr={self.head_lr}")
+        if not 0 <= self.weight_decay <= 1:
+            raise ConfigError(f"weight_decay must be in [0, 1], got {self.weight_decay}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
