@@ -19,7 +19,7 @@ from profilekit.backbone import load_backbone
 from profilekit.engine import Engine, hooks
 from profilekit.methods import get_method
 from profilekit.methods.xpeft import layer as xpeft_layer
-from profilekit.methods.xpeft.artifact import HEADER_BYTES
+from profilekit.methods.xpeft.artifact import hard_mask_bytes
 from profilekit.pool import PoolSpec, random_pool
 from profilekit.training.loop import profiles_loss
 
@@ -133,7 +133,7 @@ def main() -> None:
     report("plain_backbone_rows_per_second", 64 / times["plain"])
     report("mixed_throughput_ratio_64", times["plain"] / times["mixed"])
     artifact = engine.save(profiles[0])
-    report("hard_mask_bytes_n100", artifact.payload_bytes - HEADER_BYTES)
+    report("hard_mask_bytes_n100", hard_mask_bytes(engine.pool.num_adapters, backbone.num_layers))
     report("hard_mask_stored_bytes_n100", artifact.stored_bytes)
 
 

@@ -10,7 +10,6 @@ accepts a trained one. Serving costs the same whether the bits were learned or d
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -23,8 +22,14 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.engine import make_url
 
 from profilekit.methods.base import Artifact as StoredArtifact
-from profilekit.methods.base import read_extras
-from profilekit.methods.xpeft.artifact import HEADER_BYTES, decode_header
+from profilekit.methods.xpeft.artifact import (
+    HEADER_BYTES,
+    LAYER_NORM,
+    PRIOR,
+    SHARED_HEAD,
+    decode_header,
+    hard_mask_bytes,
+)
 from profilekit.store import repo
 from profilekit.store.models import Artifact, Profile, new_id, now
 
@@ -102,7 +107,8 @@ def register_profiles(db, *, pool_hash: str, templates: list[StoredArtifact], ta
     `on_chunk(result)` is called after each chunk (progress)."""
     template = templates[0]
     header = template.payload[:HEADER_BYTES]
-    _, _, adapters, k, layers = decode_header(template.payload)
+    _, _, _, adapters, k, layers, _ = decode_header(template.payload)
+    tail_at = HEADER_BYTES + hard_mask_bytes(adapters, layers)  # labels, prior, LayerNorm: the template's
     hyperparameters = {"method": _config_of(template), "untrained": UNTRAINED}
     profiles, artifacts = Profile.__table__, Artifact.__table__
     make_current = (update(profiles).where(profiles.c.id == bindparam("b_profile"))
@@ -118,8 +124,9 @@ def register_profiles(db, *, pool_hash: str, templates: list[StoredArtifact], ta
         profile_rows, artifact_rows, current_rows = [], [], []
         for i in range(n):
             profile_id, artifact_id = new_id(), new_id()
-            extras = templates[(len(result.ids) + i) % len(templates)].extras
-            payload = header + masks[i].tobytes()
+            template = templates[(len(result.ids) + i) % len(templates)]
+            extras = template.extras
+            payload = header + masks[i].tobytes() + template.payload[tail_at:]
             blob = StoredArtifact("xpeft_hard", payload, extras).to_bytes()
             profile_rows.append({"id": profile_id, "tenant": tenant, "external_id": f"scale-{len(result.ids) + i}",
                                  "labels": None, "current_artifact_id": None, "created_at": moment,
@@ -154,8 +161,10 @@ def register_profiles(db, *, pool_hash: str, templates: list[StoredArtifact], ta
 
 
 def _config_of(artifact: StoredArtifact) -> dict:
-    _, metadata = read_extras(artifact.extras)
-    return json.loads(metadata["header"])["config"]
+    """The serving config a version-2 payload's header carries."""
+    _, _, _, _, k, _, flags = decode_header(artifact.payload)
+    return {"mask": "hard", "k": k, "layer_norm": bool(flags & LAYER_NORM),
+            "head": "shared" if flags & SHARED_HEAD else "profile", "prior": bool(flags & PRIOR)}
 
 
 def count_registered(db, *, tenant: str = "scale") -> int:

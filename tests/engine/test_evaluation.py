@@ -67,13 +67,36 @@ def test_results_have_one_row_per_profile_and_method(tiny_backbone, tmp_path):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-def test_warm_pool_is_built_by_other_authors_and_reported(tiny_backbone, tmp_path):
-    evaluation = run(tiny_backbone, tmp_path, methods=("xpeft_hard_warm",))
-    warm = json.loads((tmp_path / "warm_pool.json").read_text())
-    assert warm["num_adapters"] == 8 == len(warm["built_from"])
-    assert not set(warm["built_from"]) & {p.key for p in evaluation.plan.profiles}
-    assert "Warm pool: N=8" in (write_report(tmp_path, ["xpeft_hard_warm"]) and
-                                (tmp_path / "summary.md").read_text())
+def test_each_fold_is_evaluated_on_a_pool_built_without_its_authors(tiny_backbone, tmp_path):
+    evaluation = run(tiny_backbone, tmp_path, methods=("xpeft_hard_warm",), pool_folds=3)
+    folds = evaluation.plan.folds
+    assert sorted(folds) == sorted(p.key for p in evaluation.plan.profiles) and set(folds.values()) == {0, 1, 2}
+    for fold in range(3):
+        warm = json.loads((tmp_path / "pools" / f"pool-{fold}.json").read_text())
+        assert warm["num_adapters"] == 8 == len(warm["built_from"])
+        own = {a for a, f in folds.items() if f == fold}
+        assert own and not set(warm["built_from"]) & own  # cross-fitted: never its own authors' rows
+        # the largest authors build it: every evaluated author (≥ 160 rows) of the other folds
+        assert {a for a, f in folds.items() if f != fold} <= set(warm["built_from"])
+    write_report(tmp_path, ["xpeft_hard_warm"])
+    assert "Warm pool 2: N=8" in (tmp_path / "summary.md").read_text()
+
+
+def test_a_pool_from_another_file_serves_every_author(tiny_backbone, tmp_path):
+    """--pool-data: the deployment case, a pool from existing users evaluated on new ones."""
+    rows = [json.loads(line) for line in NEWS.read_text().splitlines()]
+    counts = {}
+    for row in rows:
+        counts[row["author"]] = counts.get(row["author"], 0) + 1
+    existing = [r for r in rows if 60 <= counts[r["author"]] < 160]  # none of them is evaluated
+    (tmp_path / "existing.jsonl").write_text("\n".join(json.dumps(r) for r in existing))
+    evaluation = run(tiny_backbone, tmp_path / "out", methods=("xpeft_hard_warm",),
+                     pool_data=str(tmp_path / "existing.jsonl"))
+    assert set(evaluation.plan.folds.values()) == {0} and len(evaluation.plan.profiles) == 9
+    warm = json.loads((tmp_path / "out" / "pools" / "pool-0.json").read_text())
+    largest = sorted({r["author"] for r in existing}, key=lambda a: (-counts[a], a))
+    assert warm["built_from"] == [a for a in largest if len({r["category"] for r in existing
+                                                            if r["author"] == a}) > 1][:8]
 
 
 def fresh_backbone(tokenizer):
@@ -107,8 +130,8 @@ def test_same_seed_same_results_and_a_stopped_run_resumes(tiny_backbone, tokeniz
     assert without_seconds(read_results(tmp_path / "b" / "results.csv")) == without_seconds(reference)
     third = Evaluation(config, tmp_path / "c", fresh_backbone(tokenizer))
     torch.manual_seed(12345)  # whatever ran before in the process, the warm pool comes out the same
-    rebuilt = third.warm_pool()
-    built = [json.loads((tmp_path / run / "warm_pool.json").read_text())["pool_hash"] for run in ("a", "b")]
+    rebuilt = third.warm_pool(0)
+    built = [json.loads((tmp_path / run / "pools" / "pool-0.json").read_text())["pool_hash"] for run in ("a", "b")]
     assert built == [rebuilt.pool_hash] * 2
 
 

@@ -147,8 +147,11 @@ def test_stored_bytes_of_a_hard_mask_profile(tiny_engine):
 
     state = tiny_engine.new_state("xpeft_hard", ["a", "b"], k=3)
     artifact = tiny_engine.save(state)
-    assert artifact.payload_bytes == HEADER_BYTES + hard_mask_bytes(12, 2)
+    layer_norm = 2 * 2 * 8 * 4  # ln_weight and ln_bias [L=2, b=8] in float32
+    assert artifact.payload_bytes == HEADER_BYTES + hard_mask_bytes(12, 2) + layer_norm
     assert artifact.stored_bytes == artifact.payload_bytes + len(artifact.extras)
+    bare = tiny_engine.save(tiny_engine.new_state("xpeft_hard", ["a", "b"], k=3, layer_norm=False))
+    assert bare.payload_bytes == HEADER_BYTES + hard_mask_bytes(12, 2)
 
 
 def test_artifact_for_another_pool_is_refused_and_pools_mix(tiny_backbone, tiny_pool):

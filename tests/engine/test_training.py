@@ -120,5 +120,55 @@ def test_shared_head_profiles_store_no_head(tiny_backbone, tiny_pool):
     assert torch.equal(engine.pool.head.weight, head.weight)  # the shared head is not trained
     per_profile = engine.save(engine.new_state("xpeft_hard", ["food", "politics", "sports"], k=3))
     shared = engine.save(result.state)
-    assert len(shared.payload) == len(per_profile.payload) and len(shared.extras) < len(per_profile.extras)
+    # one bit per label of the shared head says which it scores; no head, no extras
+    assert len(shared.payload) == len(per_profile.payload) + 1 and shared.extras == b""
     assert result.trainable_params == 2 * (12 + 8) * 2
+
+
+def warm_engine(tiny_backbone, tiny_pool, labels=("food", "politics", "sports", "travel")):
+    from profilekit.engine import Engine
+    from profilekit.pool import AdapterPool, SharedHead
+
+    head = SharedHead(torch.randn(len(labels), 32, generator=torch.Generator().manual_seed(3)),
+                      torch.linspace(-1, 1, len(labels)), labels)
+    warm = AdapterPool(tiny_pool.spec, tiny_pool.down_w, tiny_pool.down_b, tiny_pool.up_w, tiny_pool.up_b, head=head)
+    return Engine(tiny_backbone, warm), head
+
+
+def test_a_label_prior_on_the_shared_head_scores_only_the_profiles_labels(tiny_backbone, tiny_pool):
+    from profilekit.methods.xpeft.artifact import HEADER_BYTES, hard_mask_bytes
+
+    engine, head = warm_engine(tiny_backbone, tiny_pool)
+    data = profile("alice", 6, labels=("politics", "sports"))
+    result = train_profiles(engine, [data], "xpeft_hard", config=FAST, k=3, head="shared", prior=True,
+                            layer_norm=False)[0]
+    state = result.state
+    assert state.labels == ("politics", "sports") and state.head_weight is None
+    assert result.trainable_params == 2 * 12 * 2 + 2  # masks and two prior entries
+    assert torch.equal(engine.pool.head.weight, head.weight)  # the shared head is not trained
+    served = engine.load(engine.save(state).to_bytes())
+    texts = data.texts[:4]
+    labels = [p.label for p in engine.predict(texts, [served] * 4)]
+    assert labels == [p.label for p in engine.predict(texts, [state] * 4)] and set(labels) <= {"politics", "sports"}
+    artifact = engine.save(state)  # header, masks, one byte of scored labels, two float32: no extras
+    assert artifact.stored_bytes == HEADER_BYTES + hard_mask_bytes(12, 2) + 1 + 2 * 4 and artifact.extras == b""
+
+
+def test_an_own_head_can_start_from_the_shared_head_and_the_label_frequencies(tiny_backbone, tiny_pool):
+    from collections import Counter
+
+    from profilekit.methods.base import log_prior
+
+    engine, head = warm_engine(tiny_backbone, tiny_pool)
+    counts = Counter({"politics": 5, "travel": 1})
+    for method, extra in (("xpeft_hard", {"k": 3}), ("head_only", {})):
+        state = engine.new_state(method, ("politics", "travel"), head_init="shared", **extra)
+        state.prepare(counts, engine.ctx)
+        assert torch.equal(state.head_weight.detach(), head.weight[[1, 3]])
+        expected = head.bias[[1, 3]] + torch.log(torch.tensor([6 / 8, 2 / 8]))  # (count + 1) / (n + C)
+        assert torch.allclose(state.head_bias.detach(), expected) and state.head_bias.requires_grad
+        assert torch.allclose(log_prior(counts, ("politics", "travel")), torch.log(torch.tensor([0.75, 0.25])))
+    state = engine.new_state("head_only", ("politics", "travel"), head_init="shared")
+    engine.use_pool(tiny_pool)  # a random pool has no shared head to start from
+    with pytest.raises(ValueError, match="needs an engine whose pool has a shared head"):
+        state.prepare(counts, engine.ctx)

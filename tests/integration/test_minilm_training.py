@@ -26,7 +26,8 @@ def test_news_authors_train_serve_and_reload_on_minilm(fresh_minilm):
         majority = sum(data.labels[i] == train.most_common(1)[0][0] for i in result.split.holdout) / result.n_holdout
         assert result.accuracy > majority + 0.03, (data.key, result.accuracy, majority)
         artifact = engine.save(result.state)
-        assert artifact.payload_bytes - HEADER_BYTES == 156  # 2·⌈100/8⌉·6 bytes of mask after the header
+        # after the header: 2·⌈100/8⌉·6 bytes of masks, then LayerNorm [6, 24] weight and bias in float32
+        assert artifact.payload_bytes - HEADER_BYTES == 156 + 2 * 6 * 24 * 4
         served = engine.load(artifact.to_bytes())
         texts = data.texts[:8]
         before = engine.predict(texts, [result.state] * 8)

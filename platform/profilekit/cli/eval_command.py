@@ -36,13 +36,23 @@ def add_commands(commands) -> None:
     p.add_argument("--min-rows", type=int, default=20, help="authors with at least this many rows are evaluated")
     p.add_argument("--max-rows", type=int, default=None,
                    help="use a seeded random sample of at most this many rows per author (default: all)")
-    p.add_argument("--pool-size", type=int, default=100, help="N of the random and the warm pool")
+    p.add_argument("--pool-size", type=int, default=100, help="N of the random and the warm pools")
     p.add_argument("--warm-min-rows", type=int, default=3,
-                   help="authors below --min-rows with at least this many rows may build the warm pool")
+                   help="authors with at least this many rows in two categories may build a warm pool")
+    p.add_argument("--pool-folds", type=int, default=5,
+                   help="cross-fitting: the evaluated authors fall into this many folds, and each fold's warm "
+                        "pool is built from the largest other authors, never its own")
+    p.add_argument("--pool-data", default=None,
+                   help="build one warm pool from this file's authors (existing users) instead, and evaluate "
+                        "every author of --data on it")
+    p.add_argument("--pool-seed", type=int, default=0, help="seeds the folds and the warm pools")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=16, help="rows of one profile per step")
     p.add_argument("--profiles-per-step", type=int, default=16, help="profiles trained together")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", default=None,
+                   help="comma-separated seeds: one run each in OUT/seed-N (sharing OUT/pools), and a summary "
+                        "over them in OUT")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE",
                    help="override a method's config field, e.g. xpeft_hard.k=20 (repeatable)")
     p.add_argument("--backbone", default=None, help="encoder folder (default: settings, else the packaged MiniLM)")
@@ -51,8 +61,11 @@ def add_commands(commands) -> None:
 
 
 def run_eval(args) -> int:
+    from dataclasses import replace
+    from pathlib import Path
+
     from profilekit.backbone import load_backbone
-    from profilekit.evaluation.plan import EvalConfig
+    from profilekit.evaluation.plan import EvalConfig, EvalError
     from profilekit.evaluation.report import write_report
     from profilekit.evaluation.run import Evaluation
     from profilekit.settings import get_settings
@@ -60,12 +73,36 @@ def run_eval(args) -> int:
     config = EvalConfig(
         data=str(args.data), methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
         min_rows=args.min_rows, max_rows=args.max_rows, pool_size=args.pool_size,
-        warm_min_rows=args.warm_min_rows, epochs=args.epochs, batch_size=args.batch_size,
+        warm_min_rows=args.warm_min_rows, pool_folds=args.pool_folds, pool_data=args.pool_data,
+        pool_seed=args.pool_seed, epochs=args.epochs, batch_size=args.batch_size,
         profiles_per_step=args.profiles_per_step, seed=args.seed, overrides=_overrides(args.set))
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
+    except ValueError as exc:
+        raise EvalError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from exc
+    out = Path(args.out)
+    runs = [(replace(config, seed=s), out / f"seed-{s}") for s in seeds] if seeds else [(config, out)]
     settings = get_settings()
     backbone = load_backbone(args.backbone or settings.backbone_path, device=settings.device, dtype=settings.dtype,
                              max_length=settings.max_length)
-    bar = None
+    for run_config, folder in runs:
+        run_one(Evaluation(run_config, folder, backbone, pools_dir=out / "pools"), not args.no_progress)
+        if seeds:
+            write_report(folder, list(config.methods))
+    summary = write_report(out, list(config.methods), runs=[f for _, f in runs] if seeds else None)
+    print(table([[s["method"], s["profiles"], interval_text(s, "accuracy"), interval_text(s, "macro_f1"),
+                  f"{s['train_seconds']:.1f}", f"{s['stored_bytes']:,}"] for s in summary],
+                ["method", "profiles", "accuracy [95% CI]", "macro-F1 [95% CI]", "train s", "stored bytes"]))
+    return 0
+
+
+def run_one(evaluation, show_progress: bool) -> None:
+    """Train what the folder still lacks, with a progress bar over its (profile, method) pairs."""
+    todo = sum(len(profiles) for _, profiles in evaluation.pending())
+    total = len(evaluation.config.methods) * len(evaluation.plan.profiles)
+    print(f"{len(evaluation.plan.profiles)} profiles × {len(evaluation.config.methods)} methods: {total - todo} "
+          f"done, {todo} to train; results in {evaluation.results}", flush=True)
+    bar = progress_bar(todo, f"eval seed {evaluation.config.seed}", unit="profile") if show_progress else None
 
     def progress(method: str, finished: int, step) -> None:
         if bar is None:
@@ -77,23 +114,12 @@ def run_eval(args) -> int:
             postfix |= {"epoch": step.epoch, "step": f"{step.step}/{step.total_steps}", "loss": f"{step.loss:.3f}"}
         bar.set_postfix(postfix, refresh=False)
 
-    evaluation = Evaluation(config, args.out, backbone, progress=progress)
-    todo = sum(len(profiles) for _, profiles in evaluation.pending())
-    total = len(config.methods) * len(evaluation.plan.profiles)
-    print(f"{len(evaluation.plan.profiles)} profiles × {len(config.methods)} methods: {total - todo} done, "
-          f"{todo} to train; results in {evaluation.results}", flush=True)
-    if not args.no_progress:
-        bar = progress_bar(todo, "eval", unit="profile")
+    evaluation.progress = progress
     try:
         evaluation.run()
     finally:
         if bar is not None:
             bar.close()
-    summary = write_report(args.out, list(config.methods))
-    print(table([[s["method"], s["profiles"], interval_text(s, "accuracy"), interval_text(s, "macro_f1"),
-                  f"{s['train_seconds']:.1f}", f"{s['stored_bytes']:,}"] for s in summary],
-                ["method", "profiles", "accuracy [95% CI]", "macro-F1 [95% CI]", "train s", "stored bytes"]))
-    return 0
 
 
 def interval_text(summary: dict, name: str) -> str:

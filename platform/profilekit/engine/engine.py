@@ -81,6 +81,12 @@ class Engine:
                 raise ValueError("this backbone is already wrapped by another Engine")
             layer.output = AdapterOutput(layer.output, index, self)
 
+    @classmethod
+    def of(cls, backbone: Backbone) -> Engine:
+        """The engine already wrapping `backbone`, or a new one (a backbone is wrapped once)."""
+        output = backbone.layers()[0].output
+        return output._source[0] if isinstance(output, AdapterOutput) else cls(backbone)
+
     def add_pool(self, pool):
         """Serve `pool` too (profiles of several pools can share a batch); returns it on the device."""
         if pool.spec.backbone_id != self.backbone.backbone_id:
@@ -102,11 +108,8 @@ class Engine:
         if spec.uses_pool and self.pool is None:
             raise ValueError(f"method {method} needs a pool; this engine has none")
         config = spec.make_config(**overrides)
-        labels = tuple(self.pool.head.labels) if getattr(config, "head", None) == "shared" else tuple(labels)
-        if getattr(config, "head", None) == "shared" and self.pool.head is None:
-            raise ValueError("head='shared' needs a warm pool with a shared head")
         generator = torch.Generator().manual_seed(seed)
-        return spec.state_class(config, self.ctx, labels, generator).to(self.ctx.device)
+        return spec.state_class(config, self.ctx, tuple(labels), generator).to(self.ctx.device)
 
     def save(self, state: ProfileState) -> Artifact:
         return get_method(state.method).save(state, self.ctx)
@@ -173,25 +176,32 @@ class Engine:
 
     def _heads(self, distinct: list[ProfileState], device) -> tuple[torch.Tensor, torch.Tensor]:
         """Stacked heads [P, C_max, d] and biases [P, C_max]; padded classes get the minimum bias."""
-        weights, biases = [], []
-        for state in distinct:
-            if state.shared_head:
-                head = self.ctx.pools[state.pool_hash].head
-                weights.append(head.weight.float()), biases.append(head.bias.float())
-            else:
-                weights.append(state.head_weight), biases.append(state.head_bias)
+        weights, biases = zip(*(state.scoring_head(self.ctx) for state in distinct), strict=True)
         c_max = max(w.shape[0] for w in weights)
         low = torch.finfo(torch.float32).min
-        head_w = torch.stack([torch.nn.functional.pad(w, (0, 0, 0, c_max - w.shape[0])) for w in weights])
-        head_b = torch.stack([torch.nn.functional.pad(b, (0, c_max - b.shape[0]), value=low) for b in biases])
+        head_w = torch.stack([torch.nn.functional.pad(w.float(), (0, 0, 0, c_max - w.shape[0])) for w in weights])
+        head_b = torch.stack([torch.nn.functional.pad(b.float(), (0, c_max - b.shape[0]), value=low) for b in biases])
         return head_w.to(device), head_b.to(device)
+
+    def score(self, pooled: torch.Tensor, states: list[ProfileState | None]) -> torch.Tensor:
+        """[B, d] pooled rows → [B, C_max] logits, row i by the head of states[i] (None: the dtype's
+        minimum everywhere). Heads do not depend on the backbone, so pooled rows may come from a cache."""
+        distinct = list({id(s): s for s in states if s is not None}.values())
+        low = torch.finfo(torch.float32).min
+        if not distinct:
+            return torch.full((len(states), 1), low, device=pooled.device)
+        index_of = {id(s): i for i, s in enumerate(distinct)}
+        head_w, head_b = self._heads(distinct, pooled.device)
+        profile = torch.tensor([index_of[id(s)] if s is not None else 0 for s in states], device=pooled.device)
+        logits = torch.einsum("bd,bcd->bc", pooled, head_w[profile]) + head_b[profile]  # [B, C_max]
+        plain = torch.tensor([s is None for s in states], device=pooled.device)
+        return logits.masked_fill(plain.unsqueeze(1), low)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 states: list[ProfileState | None], *, training: bool = False,
                 generators: list[torch.Generator] | None = None) -> BatchOutput:
         """Run B rows, row i with profile states[i] (None: plain backbone). `generators` (one per
         distinct profile, in order of first appearance) draw training noise: Gumbel samples, AoT dropout."""
-        device = input_ids.device
         distinct: list[ProfileState] = []
         index_of: dict[int, int] = {}
         for state in states:
@@ -211,16 +221,8 @@ class Engine:
             for handle in handles:
                 handle.remove()
         pooled = mean_pool(hidden, attention_mask)  # [B, d]
-        low = torch.finfo(torch.float32).min
-        labels = [distinct[p].labels if p >= 0 else None for p in row_profile]
-        if not distinct:
-            return BatchOutput(pooled, torch.full((len(states), 1), low, device=device), labels, hidden)
-        head_w, head_b = self._heads(distinct, device)
-        profile = torch.tensor([max(p, 0) for p in row_profile], device=device)
-        logits = torch.einsum("bd,bcd->bc", pooled, head_w[profile]) + head_b[profile]  # [B, C_max]
-        plain = torch.tensor([p < 0 for p in row_profile], device=device)
-        logits = logits.masked_fill(plain.unsqueeze(1), low)
-        return BatchOutput(pooled, logits, labels, hidden)
+        labels = [s.labels if s is not None else None for s in states]
+        return BatchOutput(pooled, self.score(pooled, states), labels, hidden)
 
     @torch.inference_mode()
     def predict(self, texts: list[str], states: list[ProfileState | None]) -> list[Prediction]:

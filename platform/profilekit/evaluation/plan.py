@@ -21,7 +21,7 @@ class EvalError(ProfilekitError):
 class EvalMethod:
     name: str  # as it appears in results.csv
     method: str | None  # the registered method it trains; None for `global`
-    pool: str | None = None  # random | warm, for pool methods
+    pool: str | None = None  # random | warm | random_head (random adapters with the warm pool's head)
     preset: dict = field(default_factory=dict)  # config fields fixed by this evaluation name
 
 
@@ -34,8 +34,17 @@ METHODS = {m.name: m for m in [
     # trained against, shared; a profile learns only its masks and LayerNorm.
     EvalMethod("xpeft_soft_warm", "xpeft_soft", "warm", {"head": "shared"}),
     EvalMethod("xpeft_hard_warm", "xpeft_hard", "warm", {"head": "shared"}),
+    # The byte-sized profile: masks, LayerNorm and a label prior over its own labels on the shared head.
+    EvalMethod("xpeft_hard_warm_prior", "xpeft_hard", "warm", {"head": "shared", "prior": True}),
+    # The same on random adapters with the warm pool's head: what the warm adapters add.
+    EvalMethod("xpeft_hard_random_prior", "xpeft_hard", "random_head", {"head": "shared", "prior": True}),
     # The warm pool's adapters with the profile's own head (the pool's head is not used).
     EvalMethod("xpeft_hard_warm_own_head", "xpeft_hard", "warm", {"head": "profile"}),
+    # Own head started from the warm pool's shared head and the profile's label frequencies: task model
+    # plus personal delta; with random adapters, and with no adapters at all.
+    EvalMethod("xpeft_hard_warm_init", "xpeft_hard", "warm", {"head_init": "shared"}),
+    EvalMethod("xpeft_hard_random_init", "xpeft_hard", "random_head", {"head_init": "shared"}),
+    EvalMethod("head_only_warm_init", "head_only", "warm", {"head_init": "shared"}),
     EvalMethod("aot_fc", "aot_fc"),
     EvalMethod("aot_kron", "aot_kron"),
     EvalMethod("dept", "dept"),
@@ -44,18 +53,20 @@ METHODS = {m.name: m for m in [
     # One non-personalised model: head_only trained on the training rows of all profiles together.
     EvalMethod("global", None),
 ]}
-DEFAULT_METHODS = ("head_only", "single_adapter", "xpeft_soft", "xpeft_hard", "xpeft_soft_warm",
-                   "xpeft_hard_warm", "global")
+DEFAULT_METHODS = ("head_only", "xpeft_hard", "xpeft_hard_warm_prior", "xpeft_hard_warm_init", "global")
 
 
 @dataclass(frozen=True)
 class EvalConfig:
-    data: str  # LaMP-style file (JSONL, CSV or a LaMP-2 questions file)
+    data: str  # LaMP-style file (JSONL, CSV or a LaMP questions file)
     methods: tuple[str, ...] = DEFAULT_METHODS
     min_rows: int = 20  # authors with at least this many rows are the evaluated profiles
     max_rows: int | None = None  # a seeded random sample of at most this many rows per author
-    pool_size: int = 100  # N of the random and the warm pool
-    warm_min_rows: int = 3  # authors below min_rows with at least this many rows can build the warm pool
+    pool_size: int = 100  # N of the random and the warm pools
+    warm_min_rows: int = 3  # authors with at least this many rows (two categories) can build a warm pool
+    pool_folds: int = 5  # cross-fitting: the warm pool of a fold's profiles is built without their rows
+    pool_data: str | None = None  # build one warm pool from this file's authors instead (no cross-fitting)
+    pool_seed: int = 0  # seeds the folds and the warm pools (shared by runs with other --seed)
     epochs: int = 10
     batch_size: int = 16  # rows of one profile per step
     profiles_per_step: int = 16  # profiles trained together (a resumable unit)
@@ -71,18 +82,27 @@ class EvalConfig:
         bad = [m for m in self.overrides if m not in METHODS]
         if bad:
             raise EvalError(f"--set names unknown methods {bad}")
+        if self.pool_folds < 2 and self.pool_data is None:
+            raise EvalError(f"--pool-folds must be at least 2 (got {self.pool_folds}), or give --pool-data")
 
     def fingerprint(self) -> dict:
         """What must match for a run to resume into the same folder (methods may be added)."""
         return {k: v for k, v in asdict(self).items() if k != "methods"}
+
+    def pool_fingerprint(self) -> dict:
+        """What the warm pools depend on (not the evaluation's own seed or methods)."""
+        keys = ("data", "min_rows", "max_rows", "pool_size", "warm_min_rows", "pool_folds", "pool_data",
+                "pool_seed", "epochs", "batch_size", "profiles_per_step")
+        return {k: getattr(self, k) for k in keys}
 
 
 @dataclass
 class Plan:
     profiles: list[ProfileData]  # evaluated, each with its fixed split
     skipped: dict[str, str]  # author → why it is not evaluated (e.g. a single category)
-    builders: list[ProfileData]  # authors that build the warm pool (disjoint from `profiles`)
-    labels: tuple[str, ...]  # every category of the dataset
+    folds: dict[str, int]  # evaluated author → the warm pool it is evaluated on
+    builders: list[list[ProfileData]]  # per warm pool: the authors that build it (never its evaluated ones)
+    labels: tuple[str, ...]  # every category of the data (and of the pool data)
 
 
 def _sample(rows: list[Row], cap: int | None, seed: int) -> list[Row]:
@@ -92,40 +112,70 @@ def _sample(rows: list[Row], cap: int | None, seed: int) -> list[Row]:
     return [rows[i] for i in keep]
 
 
-def make_plan(rows: list[Row], config: EvalConfig) -> Plan:
-    """Evaluated profiles: authors with ≥ min_rows rows and at least two categories (one category
-    leaves nothing to classify). Warm-pool builders: the next largest authors (≥ warm_min_rows rows,
-    two categories), up to pool_size of them, never an evaluated author."""
+def _by_author(rows: list[Row]) -> dict[str, list[Row]]:
     by_author: dict[str, list[Row]] = {}
     for row in rows:
         by_author.setdefault(row.author, []).append(row)
+    return by_author
+
+
+def _builder(author: str, rows: list[Row], config: EvalConfig) -> ProfileData:
+    sampled = _sample(rows, config.max_rows, config.pool_seed * 7919 + zlib.crc32(author.encode()))
+    return ProfileData(author, [r.text for r in sampled], [r.label for r in sampled])
+
+
+def _largest(candidates: dict[str, list[Row]], config: EvalConfig) -> list[ProfileData]:
+    """The pool_size authors with the most rows (ties by name), each with ≥ warm_min_rows rows in two
+    or more categories: a deployment builds its pool from its users with the most data."""
+    usable = [a for a, rs in candidates.items()
+              if len(rs) >= config.warm_min_rows and len({r.label for r in rs}) >= 2]
+    usable.sort(key=lambda a: (-len(candidates[a]), a))
+    return [_builder(a, candidates[a], config) for a in usable[:config.pool_size]]
+
+
+def make_plan(rows: list[Row], config: EvalConfig, pool_rows: list[Row] | None = None) -> Plan:
+    """Evaluated profiles: authors with ≥ min_rows rows and at least two categories (one category
+    leaves nothing to classify). Warm pools, cross-fitted: the evaluated authors are dealt into
+    `pool_folds` folds (seeded by pool_seed), and the pool of a fold is built from the largest other
+    authors — evaluated ones of other folds included, its own never. With `pool_rows` (another
+    file's authors) one pool built from them serves every evaluated author."""
+    by_author = _by_author(rows)
     order = sorted(by_author, key=lambda a: (-len(by_author[a]), a))
-    profiles, skipped, builders = [], {}, []
+    profiles, skipped = [], {}
     for author in order:
         author_rows = by_author[author]
         categories = {r.label for r in author_rows}
-        if len(author_rows) >= config.min_rows:
-            if len(categories) < 2:
-                skipped[author] = f"all {len(author_rows)} rows are {next(iter(categories))}"
-                continue
-            sampled = _sample(author_rows, config.max_rows, config.seed * 7919 + zlib.crc32(author.encode()))
-            labels = [r.label for r in sampled]
-            split = split_profile(labels, holdout_fraction=0.3, seed=profile_seed(config.seed, author))
-            profiles.append(ProfileData(author, [r.text for r in sampled], labels, split=split))
-        elif len(author_rows) >= config.warm_min_rows and len(categories) >= 2 \
-                and len(builders) < config.pool_size:
-            builders.append(ProfileData(author, [r.text for r in author_rows], [r.label for r in author_rows]))
+        if len(author_rows) < config.min_rows:
+            continue
+        if len(categories) < 2:
+            skipped[author] = f"all {len(author_rows)} rows are {next(iter(categories))}"
+            continue
+        sampled = _sample(author_rows, config.max_rows, config.seed * 7919 + zlib.crc32(author.encode()))
+        labels = [r.label for r in sampled]
+        split = split_profile(labels, holdout_fraction=0.3, seed=profile_seed(config.seed, author))
+        profiles.append(ProfileData(author, [r.text for r in sampled], labels, split=split))
     if not profiles:
         raise EvalError(f"no author of {config.data} has at least {config.min_rows} rows in two or more "
                         "categories")
-    return Plan(profiles, skipped, builders, tuple(sorted({r.label for r in rows})))
+    labels = {r.label for r in rows}
+    if pool_rows is not None:
+        folds = {p.key: 0 for p in profiles}
+        builders = [_largest(_by_author(pool_rows), config)]
+        labels |= {r.label for r in pool_rows}
+    else:
+        keys = sorted(p.key for p in profiles)
+        random.Random(config.pool_seed).shuffle(keys)
+        folds = {key: i % config.pool_folds for i, key in enumerate(keys)}
+        builders = [_largest({a: rs for a, rs in by_author.items() if folds.get(a) != fold}, config)
+                    for fold in range(config.pool_folds)]
+    return Plan(profiles, skipped, folds, builders, tuple(sorted(labels)))
 
 
 def write_plan(plan: Plan, path: Path) -> None:
     path.write_text(json.dumps({
-        "profiles": {p.key: {"rows": len(p.texts), "n_train": len(p.split.train),
-                             "n_holdout": len(p.split.holdout)} for p in plan.profiles},
+        "profiles": {p.key: {"rows": len(p.texts), "n_train": len(p.split.train), "n_holdout": len(p.split.holdout),
+                             "pool": plan.folds[p.key]} for p in plan.profiles},
         "skipped": plan.skipped,
-        "warm_pool_builders": {b.key: len(b.texts) for b in plan.builders},
+        "warm_pool_builders": [{b.key: len(b.texts) for b in builders} for builders in plan.builders],
         "labels": list(plan.labels),
     }, indent=1))

@@ -65,7 +65,49 @@ def summarize(rows: list[dict], methods: list[str]) -> list[dict]:
     return summary
 
 
-def markdown(summary: list[dict], folder: Path) -> str:
+SIZES = ((20, 39), (40, 99), (100, None))  # authors by the rows they have (train + holdout)
+
+
+def by_size(rows: list[dict], methods: list[str]) -> str:
+    """Accuracy − head_only per author size, mean and wins / ties / losses: where personalising pays."""
+    if BASELINE not in methods:
+        return ""
+    base = {r["profile"]: float(r["accuracy"]) for r in rows if r["method"] == BASELINE}
+    size = {r["profile"]: int(r["n_train"]) + int(r["n_holdout"]) for r in rows}
+    others = [m for m in methods if m != BASELINE]
+    lines = ["| authors with | profiles | head_only accuracy | " + " | ".join(others) + " |",
+             "|---|---|---|" + "---|" * len(others)]
+    for low, high in SIZES:
+        members = sorted(p for p in base if size[p] >= low and (high is None or size[p] <= high))
+        if not members:
+            continue
+        cells = []
+        for method in others:
+            mine = {r["profile"]: float(r["accuracy"]) for r in rows if r["method"] == method}
+            gains = [mine[p] - base[p] for p in members if p in mine]
+            cells.append(f"{statistics.fmean(gains):+.3f} ({sum(g > 0 for g in gains)} / "
+                         f"{sum(g == 0 for g in gains)} / {sum(g < 0 for g in gains)})" if gains else "—")
+        label = f"{low}–{high} rows" if high else f"{low}+ rows"
+        lines.append(f"| {label} | {len(members)} | {statistics.fmean(base[p] for p in members):.3f} | "
+                     + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def mean_over_runs(runs: list[list[dict]]) -> list[dict]:
+    """One row per (profile, method) present in every run: accuracy, macro-F1 and seconds averaged
+    over the runs (several seeds of the same evaluation); the other columns from the first run."""
+    keyed = [{(r["profile"], r["method"]): r for r in rows} for rows in runs]
+    common = set.intersection(*(set(k) for k in keyed)) if keyed else set()
+    rows = []
+    for key in sorted(common, key=lambda k: (k[1], k[0])):
+        first = dict(keyed[0][key])
+        for column in ("accuracy", "macro_f1", "train_seconds"):
+            first[column] = statistics.fmean(float(run[key][column]) for run in keyed)
+        rows.append(first)
+    return rows
+
+
+def markdown(summary: list[dict], folder: Path, rows: list[dict] | None = None, plan_folder: Path | None = None) -> str:
     lines = ["| method | profiles | accuracy (95 % CI) | macro-F1 (95 % CI) | train s / profile | "
              "trainable params | stored bytes / profile |", "|---|---|---|---|---|---|---|"]
     for s in summary:
@@ -79,17 +121,19 @@ def markdown(summary: list[dict], folder: Path) -> str:
         lines += [f"| {s['method']} | {s['accuracy_vs_head_only']:+.3f} ({s['accuracy_vs_head_only_low']:+.3f}–"
                   f"{s['accuracy_vs_head_only_high']:+.3f}) | {s['wins']} / {s['ties']} / {s['losses']} |"
                   for s in summary if s["method"] != BASELINE]
+    table = by_size(rows or [], [s["method"] for s in summary])
+    if table:
+        lines += ["", f"By author size (accuracy − {BASELINE}, mean; wins / ties / losses):", "", table]
     notes = []
-    plan = folder / "plan.json"
+    plan = (plan_folder or folder) / "plan.json"
     if plan.is_file():
         data = json.loads(plan.read_text())
         notes.append(f"Profiles: {len(data['profiles'])} authors; skipped (one category only): "
                      f"{'; '.join(data['skipped']) or 'none'}.")
-    warm = folder / "warm_pool.json"
-    if warm.is_file():
+    for warm in sorted(folder.glob("pools/pool-*.json")):
         data = json.loads(warm.read_text())
-        notes.append(f"Warm pool: N={data['num_adapters']} adapters, one per author, built in "
-                     f"{data['build_seconds']} s from: {'; '.join(data['built_from'])}.")
+        notes.append(f"Warm pool {warm.stem.split('-')[-1]}: N={data['num_adapters']} adapters, one per author, "
+                     f"built in {data['build_seconds']} s from: {'; '.join(data['built_from'])}.")
     return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + ("\n" if notes else "")
 
 
@@ -147,10 +191,12 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def write_report(folder: str | Path, methods: list[str]) -> list[dict]:
-    """summary.csv, summary.md and the plots of the results found in `folder`."""
+def write_report(folder: str | Path, methods: list[str], runs: list[Path] | None = None) -> list[dict]:
+    """summary.csv, summary.md and the plots of the results found in `folder`, or of the mean over the
+    `runs` folders (one per seed) of each profile's results, written to `folder`."""
     folder = Path(folder)
-    rows = read_results(folder / "results.csv")
+    rows = mean_over_runs([read_results(Path(r) / "results.csv") for r in runs]) if runs \
+        else read_results(folder / "results.csv")
     summary = summarize(rows, methods)
     if not summary:
         return summary
@@ -158,6 +204,10 @@ def write_report(folder: str | Path, methods: list[str]) -> list[dict]:
         writer = csv.DictWriter(handle, fieldnames=SUMMARY_COLUMNS, lineterminator="\n", restval="")
         writer.writeheader()
         writer.writerows({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in s.items()} for s in summary)
-    (folder / "summary.md").write_text(markdown(summary, folder), encoding="utf-8")
+    text = markdown(summary, folder, rows, Path(runs[0]) if runs else None)
+    if runs:
+        text = (f"Mean over {len(runs)} runs ({', '.join(Path(r).name for r in runs)}): each profile's accuracy "
+                "is averaged over the runs before the intervals are drawn over profiles.\n\n" + text)
+    (folder / "summary.md").write_text(text, encoding="utf-8")
     plot(summary, rows, folder)
     return summary

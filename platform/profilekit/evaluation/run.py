@@ -19,7 +19,7 @@ from profilekit.engine import Engine
 from profilekit.evaluation.plan import METHODS, EvalConfig, EvalError, Plan, make_plan, write_plan
 from profilekit.evaluation.results import append_results, read_results
 from profilekit.jobs import TrainConfig
-from profilekit.pool import PoolSpec, load_pool, random_pool, save_pool
+from profilekit.pool import AdapterPool, PoolSpec, load_pool, random_pool, save_pool
 from profilekit.training import Progress, accuracy, build_warm_pool, evaluate, macro_f1, train_profiles
 
 
@@ -35,30 +35,39 @@ def _check_resume(out: Path, config: EvalConfig) -> None:
     saved.write_text(json.dumps(config.fingerprint() | {"methods": list(config.methods)}, indent=1))
 
 
+WARM_KINDS = ("warm", "random_head")  # pools that depend on the profile's fold
+
+
 class Evaluation:
-    """One evaluation folder: its plan, pools, and the rows already written."""
+    """One evaluation folder: its plan, pools, and the rows already written. Warm pools live in
+    `pools_dir` (default: the folder's pools/), so runs with other seeds can share them."""
 
     def __init__(self, config: EvalConfig, out: str | Path, backbone,
-                 progress: Callable[[str, int, Progress | None], None] | None = None):
+                 progress: Callable[[str, int, Progress | None], None] | None = None,
+                 pools_dir: str | Path | None = None):
         self.config, self.out, self.backbone = config, Path(out), backbone
         self.out.mkdir(parents=True, exist_ok=True)
         _check_resume(self.out, config)
-        self.plan: Plan = make_plan(read_rows(config.data), config)
+        pool_rows = read_rows(config.pool_data) if config.pool_data else None
+        self.plan: Plan = make_plan(read_rows(config.data), config, pool_rows)
         write_plan(self.plan, self.out / "plan.json")
+        self.pools_dir = Path(pools_dir) if pools_dir is not None else self.out / "pools"
         self.results = self.out / "results.csv"
         self.done = {(r["profile"], r["method"]) for r in read_results(self.results)}
         self.progress = progress or (lambda method, finished, step: None)
         spec = PoolSpec(backbone.backbone_id, config.pool_size, backbone.num_layers, backbone.hidden_size,
                         seed=config.seed)
-        self.engine = Engine(backbone, random_pool(spec))
+        self.engine = Engine.of(backbone)  # several runs (seeds) in one process share the backbone
+        self.engine.use_pool(random_pool(spec))
         self.random_pool = self.engine.pool
+        self.pools: dict[tuple[str, int], object] = {}
         self.train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size,
                                         profiles_per_step=config.profiles_per_step, seed=config.seed)
         self._check_methods()
 
     def _check_methods(self) -> None:
         """Refuse bad overrides before any training rather than after hours of it."""
-        from profilekit.methods.registry import get_method
+        from profilekit.methods import get_method
 
         for name in self.config.methods:
             method = METHODS[name]
@@ -67,8 +76,8 @@ class Evaluation:
                 made = get_method(method.method or "head_only").make_config(**overrides)
             except (TypeError, ValueError) as exc:
                 raise EvalError(f"method {name}: {exc}") from exc
-            n = len(self.plan.builders) if method.pool == "warm" else self.config.pool_size
-            if method.pool and getattr(made, "k", 0) > n:
+            n = min(map(len, self.plan.builders)) if method.pool == "warm" else self.config.pool_size
+            if method.pool and getattr(made, "mask", None) == "hard" and made.k > n:
                 raise EvalError(f"method {name}: k={made.k} exceeds the {method.pool} pool's N={n}; "
                                 f"lower it with --set {name}.k=…")
 
@@ -82,34 +91,53 @@ class Evaluation:
             if name == "global":
                 self._run_global()
                 continue
-            self._use_pool(METHODS[name].pool)
-            size = self.config.profiles_per_step
-            for start in range(0, len(todo), size):
-                self._run_group(name, todo[start:start + size])
+            kind = METHODS[name].pool
+            by_pool: dict[int, list[ProfileData]] = {}
+            for profile in todo:  # warm kinds: each profile on its own fold's pool
+                by_pool.setdefault(self.plan.folds[profile.key] if kind in WARM_KINDS else 0, []).append(profile)
+            for fold, mine in sorted(by_pool.items()):
+                self.engine.use_pool(self.pool(kind, fold))
+                size = self.config.profiles_per_step
+                for start in range(0, len(mine), size):
+                    self._run_group(name, mine[start:start + size])
 
-    def _use_pool(self, kind: str | None) -> None:
-        if kind == "warm":
-            self.engine.use_pool(self.warm_pool())
-        else:
-            self.engine.use_pool(self.random_pool)
+    def pool(self, kind: str | None, fold: int):
+        """The pool a method of this kind trains its fold's profiles on: the random pool, the fold's
+        warm pool, or random adapters with the fold's warm head."""
+        if kind not in WARM_KINDS:
+            return self.random_pool
+        if (kind, fold) not in self.pools:
+            warm = self.warm_pool(fold)
+            self.pools[kind, fold] = warm if kind == "warm" else AdapterPool(
+                self.random_pool.spec, self.random_pool.down_w, self.random_pool.down_b, self.random_pool.up_w,
+                self.random_pool.up_b, head=warm.head)
+        return self.pools[kind, fold]
 
-    def warm_pool(self):
-        """Built once from the plan's builders, saved in the folder, and reused when resuming."""
-        path = self.out / "warm_pool.safetensors"
+    def warm_pool(self, fold: int = 0):
+        """Built once from the fold's builders, saved in pools_dir, and reused when resuming and by runs
+        of other seeds with the same pool settings."""
+        self.pools_dir.mkdir(parents=True, exist_ok=True)
+        settings = self.pools_dir / "config.json"
+        wanted = json.loads(json.dumps(self.config.pool_fingerprint()))
+        if settings.is_file() and json.loads(settings.read_text()) != wanted:
+            raise EvalError(f"{self.pools_dir} holds warm pools built with other settings; use another --out")
+        settings.write_text(json.dumps(wanted, indent=1))
+        path = self.pools_dir / f"pool-{fold}.safetensors"
         if path.is_file():
-            return load_pool(path)
-        if len(self.plan.builders) < 2:
-            raise EvalError(f"a warm pool needs authors below --min-rows {self.config.min_rows} with at least "
-                            f"{self.config.warm_min_rows} rows in two categories; {self.config.data} has "
-                            f"{len(self.plan.builders)}")
+            return load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
+        builders = self.plan.builders[fold]
+        if len(builders) < 2:
+            raise EvalError(f"warm pool {fold} needs at least two authors with {self.config.warm_min_rows}+ rows "
+                            f"in two categories besides the ones it is evaluated on; found {len(builders)}")
         began = time.perf_counter()
-        pool = build_warm_pool(self.engine, self.plan.builders, config=replace(self.train_config, min_rows=3),
-                               labels=self.plan.labels, callback=lambda step: self.progress("warm pool", 0, step))
+        config = replace(self.train_config, min_rows=3, seed=self.config.pool_seed)
+        pool = build_warm_pool(self.engine, builders, config=config, labels=self.plan.labels,
+                               callback=lambda step: self.progress(f"warm pool {fold}", 0, step))
         save_pool(pool, path)
-        (self.out / "warm_pool.json").write_text(json.dumps({
+        (self.pools_dir / f"pool-{fold}.json").write_text(json.dumps({
             "pool_hash": pool.pool_hash, "num_adapters": pool.num_adapters,
             "build_seconds": round(time.perf_counter() - began, 1),
-            "built_from": [b.key for b in self.plan.builders]}, indent=1))
+            "built_from": [b.key for b in builders]}, indent=1))
         return pool
 
     def _run_group(self, name: str, profiles: list[ProfileData]) -> None:

@@ -56,6 +56,7 @@ class ProfileState(nn.Module):
     """One profile's trainable or served parameters. `labels` are the classes its head scores."""
 
     method: str
+    plain_backbone = False  # True: compose() never changes the backbone, so pooled rows can be cached
 
     def __init__(self, config: MethodConfig, labels: tuple[str, ...], shared_head: bool = False):
         super().__init__()
@@ -70,9 +71,19 @@ class ProfileState(nn.Module):
         self.head_weight = nn.Parameter(weight)
         self.head_bias = nn.Parameter(torch.zeros(len(self.labels)))
 
-    def start_head_from(self, head, *, freeze: bool = False) -> None:
+    def prepare(self, label_counts: dict[str, int], ctx: EngineContext) -> None:
+        """Called once before training with the counts of its training labels: `head_init="shared"`
+        starts the own head from the engine's pool's shared head and the log label frequencies."""
+        if self.config.head_init == "shared" and not self.shared_head:
+            head = ctx.pool.head if ctx.pool is not None else None
+            if head is None:
+                raise ValueError("head_init='shared' needs an engine whose pool has a shared head (a warm pool)")
+            self.start_head_from(head, label_counts=label_counts)
+
+    def start_head_from(self, head, *, freeze: bool = False, label_counts: dict[str, int] | None = None) -> None:
         """Copy the rows of this profile's labels from `head` (a SharedHead: weight [C, d], bias [C],
-        labels) into its own head; `freeze` keeps them fixed while training."""
+        labels) into its own head, plus log((count + 1) / (n + C)) per label when `label_counts` are
+        given; `freeze` keeps them fixed while training."""
         if self.shared_head:
             raise ValueError("a profile that uses the shared head has no head of its own to start")
         missing = [label for label in self.labels if label not in head.labels]
@@ -80,8 +91,19 @@ class ProfileState(nn.Module):
             raise ValueError(f"the head to start from does not score {missing}")
         rows = [head.labels.index(label) for label in self.labels]
         device = self.head_weight.device
+        bias = head.bias[rows].to(device, torch.float32).clone()
+        if label_counts is not None:
+            bias += log_prior(label_counts, self.labels).to(device)
         self.head_weight = nn.Parameter(head.weight[rows].to(device, torch.float32).clone(), requires_grad=not freeze)
-        self.head_bias = nn.Parameter(head.bias[rows].to(device, torch.float32).clone(), requires_grad=not freeze)
+        self.head_bias = nn.Parameter(bias, requires_grad=not freeze)
+
+    def scoring_head(self, ctx: EngineContext) -> tuple[torch.Tensor, torch.Tensor]:
+        """The weight [C, d] and bias [C] that score this profile's labels: its own head, or the shared
+        head of its pool."""
+        if self.shared_head:
+            head = ctx.pools[self.pool_hash].head
+            return head.weight, head.bias
+        return self.head_weight, self.head_bias
 
     def head_parameters(self) -> list[nn.Parameter]:
         return [p for p in (self.head_weight, self.head_bias) if p is not None]
@@ -95,6 +117,12 @@ class ProfileState(nn.Module):
         method's parameters at `lr`, the head at `head_lr`; methods with more rates override this."""
         return [{"params": self.method_parameters(), "lr": self.config.lr},
                 {"params": [p for p in self.head_parameters() if p.requires_grad], "lr": self.config.head_lr}]
+
+
+def log_prior(label_counts: dict[str, int], labels: tuple[str, ...]) -> torch.Tensor:
+    """[C] log((count + 1) / (n + C)): the profile's label frequencies, Laplace-smoothed."""
+    counts = torch.tensor([float(label_counts.get(label, 0)) for label in labels])
+    return torch.log((counts + 1) / (counts.sum() + len(labels)))
 
 
 # ---- artifacts -------------------------------------------------------------------------------

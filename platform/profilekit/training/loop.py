@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -81,13 +82,43 @@ class _Job:
         return self.state.labels.index(self.data.labels[row])
 
 
-def profiles_loss(engine: Engine, states: list[ProfileState], texts: list[str], targets: list[int],
-                  *, training: bool, generators: list[torch.Generator] | None = None) -> torch.Tensor:
-    """Σ over profiles of the mean cross-entropy of that profile's rows; states[i] is row i's profile."""
+class PooledRows:
+    """The plain backbone's pooled row of each text, encoded once: profiles whose method never changes
+    the backbone (`plain_backbone`, e.g. head_only) then train and score their heads on these rows
+    instead of running the encoder at every step and epoch."""
+
+    def __init__(self, engine: Engine, batch_size: int = 128):
+        self.engine, self.batch_size = engine, batch_size
+        self.rows: dict[str, torch.Tensor] = {}
+
+    @torch.no_grad()
+    def __call__(self, texts: list[str]) -> torch.Tensor:
+        """[len(texts), d]"""
+        missing = [t for t in dict.fromkeys(texts) if t not in self.rows]
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start:start + self.batch_size]
+            tokens = self.engine.backbone.tokenize(chunk)
+            pooled = self.engine.forward(tokens["input_ids"], tokens["attention_mask"], [None] * len(chunk)).pooled
+            self.rows.update(zip(chunk, pooled, strict=True))
+        return torch.stack([self.rows[t] for t in texts])
+
+
+def logits_of(engine: Engine, states: list[ProfileState], texts: list[str], *, training: bool = False,
+              generators: list[torch.Generator] | None = None, pooled: PooledRows | None = None) -> torch.Tensor:
+    """[B, C_max] logits of row i by states[i]: one mixed forward, or heads on cached pooled rows."""
+    if pooled is not None:
+        return engine.score(pooled(texts), states)
     tokens = engine.backbone.tokenize(texts)
-    out = engine.forward(tokens["input_ids"], tokens["attention_mask"], states, training=training,
-                         generators=generators)
-    per_row = F.cross_entropy(out.logits, torch.tensor(targets, device=out.logits.device), reduction="none")
+    return engine.forward(tokens["input_ids"], tokens["attention_mask"], states, training=training,
+                          generators=generators).logits
+
+
+def profiles_loss(engine: Engine, states: list[ProfileState], texts: list[str], targets: list[int],
+                  *, training: bool, generators: list[torch.Generator] | None = None,
+                  pooled: PooledRows | None = None) -> torch.Tensor:
+    """Σ over profiles of the mean cross-entropy of that profile's rows; states[i] is row i's profile."""
+    logits = logits_of(engine, states, texts, training=training, generators=generators, pooled=pooled)
+    per_row = F.cross_entropy(logits, torch.tensor(targets, device=logits.device), reduction="none")
     owners: dict[int, list[int]] = {}
     for row, state in enumerate(states):
         owners.setdefault(id(state), []).append(row)
@@ -102,29 +133,28 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
 
 @torch.no_grad()
 def evaluate(engine: Engine, states: list[ProfileState], texts: list[str], labels: list[str],
-             batch_size: int = 128) -> tuple[list[str], list[float]]:
+             batch_size: int = 128, pooled: PooledRows | None = None) -> tuple[list[str], list[float]]:
     """Predicted label and cross-entropy per row (inference form: hard masks without noise)."""
     predicted, losses = [], []
     for start in range(0, len(texts), batch_size):
         chunk = slice(start, start + batch_size)
-        tokens = engine.backbone.tokenize(texts[chunk])
-        out = engine.forward(tokens["input_ids"], tokens["attention_mask"], states[chunk])
+        logits = logits_of(engine, states[chunk], texts[chunk], pooled=pooled)
         targets = [s.labels.index(label) for s, label in zip(states[chunk], labels[chunk], strict=True)]
-        losses += F.cross_entropy(out.logits, torch.tensor(targets, device=out.logits.device),
-                                  reduction="none").tolist()
-        best = out.logits.argmax(-1).tolist()
+        losses += F.cross_entropy(logits, torch.tensor(targets, device=logits.device), reduction="none").tolist()
+        best = logits.argmax(-1).tolist()
         predicted += [s.labels[i] for s, i in zip(states[chunk], best, strict=True)]
     return predicted, losses
 
 
-def _holdout(engine: Engine, jobs: list[_Job], batch_size: int) -> dict[int, tuple[float, list[str]]]:
+def _holdout(engine: Engine, jobs: list[_Job], batch_size: int,
+             pooled: PooledRows | None) -> dict[int, tuple[float, list[str]]]:
     """Mean holdout loss and predictions per job, all profiles' holdout rows in mixed batches."""
     states, texts, labels, owner = [], [], [], []
     for j, job in enumerate(jobs):
         for row in job.holdout:
             states.append(job.state), texts.append(job.data.texts[row])
             labels.append(job.data.labels[row]), owner.append(j)
-    predicted, losses = evaluate(engine, states, texts, labels, batch_size)
+    predicted, losses = evaluate(engine, states, texts, labels, batch_size, pooled)
     result = {}
     for j in range(len(jobs)):
         rows = [i for i, o in enumerate(owner) if o == j]
@@ -134,11 +164,11 @@ def _holdout(engine: Engine, jobs: list[_Job], batch_size: int) -> dict[int, tup
 
 def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
                    config: TrainConfig = TrainConfig(), callback: Callable[[Progress], None] | None = None,
-                   head_init: SharedHead | None = None, freeze_head: bool = False,
+                   start_head: SharedHead | None = None, freeze_head: bool = False,
                    **method_overrides) -> list[TrainResult]:
     """Train one artifact per profile. Bad data raises TrainingDataError before any training.
-    `head_init`: every profile's own head starts from these weights (the rows of its labels), and stays
-    fixed with `freeze_head` (the warm pool trains its adapters against its shared head so)."""
+    `start_head`: every profile's own head starts from these weights (the rows of its labels), and
+    stays fixed with `freeze_head` (the warm pool trains its adapters against its shared head so)."""
     label_sets = [validate_profile(p, min_rows=config.min_rows) for p in profiles]
     jobs: list[_Job] = []
     groups = []
@@ -147,8 +177,9 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
         split = data.split or split_profile(data.labels, holdout_fraction=config.holdout_fraction, seed=seed)
         state = engine.new_state(method, label_set, seed=seed, **method_overrides)
         state.train()
-        if head_init is not None:
-            state.start_head_from(head_init, freeze=freeze_head)
+        state.prepare(Counter(data.labels[i] for i in split.train), engine.ctx)
+        if start_head is not None:
+            state.start_head_from(start_head, freeze=freeze_head)
         if state.shared_head:
             missing = sorted(set(data.labels) - set(state.labels))
             if missing:
@@ -162,6 +193,7 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
         groups += [group | {"base_lr": group["lr"], "weight_decay": decay} for group in own]
         job.num_groups = len(own)
     optimizer = torch.optim.AdamW(groups)
+    pooled = PooledRows(engine, config.eval_batch_size) if all(j.state.plain_backbone for j in jobs) else None
     per_epoch = [j.total_steps // config.epochs for j in jobs]  # chunks per epoch of each profile
     total_steps = config.epochs * sum(
         math.ceil(sum(n > position for n in per_epoch) / config.profiles_per_step)
@@ -186,7 +218,7 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
                     for row in chunks[id(job)][position]:
                         states.append(job.state), texts.append(job.data.texts[row]), targets.append(job.target(row))
                 loss = profiles_loss(engine, states, texts, targets, training=True,
-                                     generators=[j.generator for j in wave])
+                                     generators=[j.generator for j in wave], pooled=pooled)
                 loss.backward()
                 for job in wave:
                     factor = _lr_factor(job.steps, job.total_steps, int(config.warmup_ratio * job.total_steps))
@@ -205,7 +237,7 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
         began = time.perf_counter()
         for job in active:
             job.state.eval()
-        scores = _holdout(engine, active, config.eval_batch_size)
+        scores = _holdout(engine, active, config.eval_batch_size, pooled)
         for j, job in enumerate(active):
             job.epochs_run = epoch
             job.seconds += (time.perf_counter() - began) / len(active)
@@ -222,7 +254,7 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
             job.state.load_state_dict(job.best_state)
         job.state.eval()
         job.state.requires_grad_(False)
-    final = _holdout(engine, jobs, config.eval_batch_size)
+    final = _holdout(engine, jobs, config.eval_batch_size, pooled)
     for j, job in enumerate(jobs):
         loss, predicted = final[j]
         truth = [job.data.labels[r] for r in job.holdout]

@@ -53,7 +53,7 @@ def build_warm_pool(engine: Engine, profiles: list[ProfileData], *, reduction_fa
     shared = SharedHead(head.state.head_weight.detach().cpu().clone(), head.state.head_bias.detach().cpu().clone(),
                         labels)
 
-    results = train_profiles(engine, members, "single_adapter", config=config, callback=callback, head_init=shared,
+    results = train_profiles(engine, members, "single_adapter", config=config, callback=callback, start_head=shared,
                              freeze_head=True, reduction_factor=reduction_factor, lr=adapter_lr)
     stacked = {name: torch.stack([getattr(r.state, name).detach().cpu() for r in results], dim=1)  # [L, N, …]
                for name in ("down_w", "down_b", "up_w", "up_b")}

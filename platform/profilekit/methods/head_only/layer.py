@@ -8,6 +8,7 @@ from profilekit.methods.head_only.config import HeadOnlyConfig
 
 class HeadOnlyState(ProfileState):
     method = "head_only"
+    plain_backbone = True
 
     def __init__(self, config: HeadOnlyConfig, ctx: EngineContext, labels, generator: torch.Generator):
         super().__init__(config, labels)

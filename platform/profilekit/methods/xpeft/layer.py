@@ -5,13 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from profilekit.methods.base import AdapterWeights, EngineContext, ProfileState
+from profilekit.methods.base import AdapterWeights, EngineContext, ProfileState, log_prior
 from profilekit.methods.xpeft.config import XPeftConfig
 
 
 class XPeftState(ProfileState):
     """Masks (float logits while training; a served hard mask keeps its stored k-hot selection as bool,
-    a quarter of the memory), the per-profile LayerNorm and, unless shared, the head."""
+    a quarter of the memory), the per-profile LayerNorm and, unless shared, the head; with the shared
+    head and `prior`, a bias over the profile's own labels."""
 
     def __init__(self, config: XPeftConfig, ctx: EngineContext, labels, generator: torch.Generator | None):
         """`generator` draws the initial masks and head; None leaves every tensor for `load` to set."""
@@ -22,6 +23,17 @@ class XPeftState(ProfileState):
             raise ValueError(f"k={config.k} exceeds the pool's N={N} adapters per layer")
         self.method = f"xpeft_{config.mask}"
         self.pool_hash = pool.pool_hash
+        self.prior = None  # [C] over self.labels, rows `label_rows` of the shared head
+        if self.shared_head:
+            if pool.head is None:
+                raise ValueError("head='shared' needs a warm pool with a shared head")
+            if not config.prior:
+                self.labels = tuple(pool.head.labels)
+            missing = sorted(set(self.labels) - set(pool.head.labels))
+            if missing:
+                raise ValueError(f"the shared head does not score {missing}")
+            self.register_buffer("label_rows", torch.tensor([pool.head.labels.index(y) for y in self.labels]),
+                                 persistent=False)
         if generator is None:
             self.mask_logits = self.ln_weight = self.ln_bias = None
             return
@@ -31,8 +43,29 @@ class XPeftState(ProfileState):
             self.ln_bias = nn.Parameter(torch.zeros(L, b))
         else:
             self.ln_weight = self.ln_bias = None
+        if config.prior:
+            self.prior = nn.Parameter(torch.zeros(len(self.labels)))
         if not self.shared_head:
             self.init_head(ctx.hidden_size, generator)
+
+    def prepare(self, label_counts: dict[str, int], ctx: EngineContext) -> None:
+        super().prepare(label_counts, ctx)
+        if self.prior is not None:
+            self.prior.data = log_prior(label_counts, self.labels).to(self.prior.device)
+
+    def scoring_head(self, ctx: EngineContext) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.shared_head:
+            head = ctx.pools[self.pool_hash].head
+            weight, bias = head.weight[self.label_rows], head.bias[self.label_rows]
+            return weight, bias if self.prior is None else bias + self.prior
+        return super().scoring_head(ctx)
+
+    def optimizer_groups(self) -> list[dict]:
+        groups = super().optimizer_groups()
+        if self.prior is None:
+            return groups
+        groups[0]["params"] = [p for p in groups[0]["params"] if p is not self.prior]
+        return groups + [{"params": [self.prior], "lr": self.config.prior_lr}]
 
 
 def khot(logits: torch.Tensor, k: int) -> torch.Tensor:
