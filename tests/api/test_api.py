@@ -7,7 +7,7 @@ import json
 from sqlalchemy import func, select
 
 from profilekit.store.models import Artifact, Example
-from tests.conftest import NEWS, SHARED
+from tests.conftest import NEWS, REPO, SHARED
 from tests.engine.test_training import profile as synthetic
 
 JSONL = {"Content-Type": "application/x-ndjson"}
@@ -166,9 +166,17 @@ def test_news_authors_and_lamp2_pair_upload(server):
         lamp = http.post("/v1/datasets", files=files)
         assert lamp.status_code == 200, lamp.text
         questions = json.loads((sample / "LaMP_22_dev_questions.json").read_text())
-        assert {p["external_id"] for p in lamp.json()["profiles"]} == {f"lamp2-{q['id']}" for q in questions}
+        assert {p["external_id"] for p in lamp.json()["profiles"]} == {f"lamp-{q['id']}" for q in questions}
         broken = http.post("/v1/datasets", files={"questions": ("q.json", b"[{\"nope\": 1}]")})
         assert broken.status_code == 422
+        for task, items in (("LaMP_1", 4), ("LaMP_2", 5), ("LaMP_3", 6)):  # every LaMP classification task
+            folder = REPO / "tests" / "data" / "lamp"
+            files = {"questions": ("q.json", (folder / f"{task}_dev_questions.json").read_bytes()),
+                     "outputs": ("o.json", (folder / f"{task}_dev_outputs.json").read_bytes())}
+            answer = http.post("/v1/datasets", files=files)
+            assert answer.status_code == 200, answer.text
+            # LaMP_1: the author's own papers and as many of other authors' papers (labelled mine / other)
+            assert {p["rows"] for p in answer.json()["profiles"]} == {2 * items if task == "LaMP_1" else items}
 
 
 def test_idempotency_key_cancel_and_listing(server):

@@ -11,7 +11,8 @@ from profilekit.evaluation.plan import EvalConfig, EvalError
 from profilekit.evaluation.report import write_report
 from profilekit.evaluation.results import COLUMNS, read_results
 from profilekit.evaluation.run import Evaluation
-from tests.conftest import NEWS
+from tests.conftest import NEWS, REPO
+from tests.workers.conftest import tiny_backbone_dir  # noqa: F401  (fixture)
 
 # Authors with ≥ 160 rows: 10, one of them (164 rows) writes only ENTERTAINMENT.
 SMALL = dict(data=str(NEWS), min_rows=160, max_rows=10, pool_size=8, epochs=1, batch_size=4, profiles_per_step=4,
@@ -157,3 +158,29 @@ def test_bad_method_settings_fail_before_training(tiny_backbone, tmp_path):
     with pytest.raises(EvalError, match="k=50 exceeds the random pool's N=8"):
         run(tiny_backbone, tmp_path, overrides={})
     assert not (tmp_path / "results.csv").exists()
+
+
+@pytest.mark.parametrize("task", ["LaMP_1", "LaMP_3"])
+def test_lamp_users_answer_their_questions_in_lamps_format(tiny_backbone_dir, tmp_path, task):  # noqa: F811
+    from profilekit.cli import main
+
+    data = REPO / "tests" / "data" / "lamp" / f"{task}_dev_questions.json"
+    code = main(["eval", "--data", str(data), "--out", str(tmp_path), "--min-rows", "4", "--methods",
+                 "head_only,xpeft_hard,global", "--set", "xpeft_hard.k=3", "--pool-size", "8", "--epochs", "1",
+                 "--batch-size", "4", "--backbone", str(tiny_backbone_dir), "--no-progress",
+                 "--lamp-out", str(tmp_path / "lamp.json"), "--lamp-method", "xpeft_hard"])
+    assert code == 0
+    questions = json.loads(data.read_text())
+    rows = read_results(tmp_path / "results.csv")
+    assert {(r["profile"], r["method"]) for r in rows} == {
+        (f"lamp-{q['id']}", m) for q in questions for m in ("head_only", "xpeft_hard", "global")}
+    assert all(r["n_holdout"] == "1" for r in rows)  # each user is scored on its own question
+    written = json.loads((tmp_path / "lamp.json").read_text())
+    assert written["task"] == task and {g["id"] for g in written["golds"]} == {q["id"] for q in questions}
+    allowed = {"[1]", "[2]"} if task == "LaMP_1" else {"1", "2", "3", "4", "5"}
+    assert {g["output"] for g in written["golds"]} <= allowed
+    golds = {g["id"]: g["output"] for g in json.loads(data.with_name(f"{task}_dev_outputs.json").read_text())["golds"]}
+    mine = {r["profile"]: float(r["accuracy"]) for r in rows if r["method"] == "xpeft_hard"}
+    assert mine == {f"lamp-{g['id']}": float(g["output"] == golds[g["id"]]) for g in written["golds"]}
+    summary = (tmp_path / "summary.md").read_text()
+    assert "LaMP's figures over all questions" in summary and ("| MAE | RMSE |" in summary) == (task == "LaMP_3")

@@ -34,10 +34,10 @@ def test_jsonl_errors_name_the_line(tmp_path):
         read_rows(path)
 
 
-def test_lamp2_questions_and_outputs_pair_imports_one_profile_per_question():
+def test_lamp2_news_items_are_the_training_rows_and_questions_are_not():
     rows = read_rows(LAMP2 / "LaMP_22_dev_questions.json")
     questions = json.loads((LAMP2 / "LaMP_22_dev_questions.json").read_text())
-    history = sum(len(q["profile"]) for q in questions)
-    golds = json.loads((LAMP2 / "LaMP_22_dev_outputs.json").read_text())["golds"]
-    assert len(rows) == history + len(golds)
-    assert {r.author for r in rows} == {f"lamp2-{q['id']}" for q in questions}
+    assert len(rows) == sum(len(q["profile"]) for q in questions)  # a question is asked, never trained on
+    assert {r.author for r in rows} == {f"lamp-{q['id']}" for q in questions}
+    first = questions[0]["profile"][0]
+    assert rows[0].text == f"{first['title']} {first['text']}" and rows[0].label == first["category"]

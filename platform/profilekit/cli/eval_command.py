@@ -55,6 +55,10 @@ def add_commands(commands) -> None:
                         "over them in OUT")
     p.add_argument("--set", action="append", default=[], metavar="METHOD.FIELD=VALUE",
                    help="override a method's config field, e.g. xpeft_hard.k=20 (repeatable)")
+    p.add_argument("--lamp-out", default=None, metavar="FILE",
+                   help="LaMP data: write one method's answers as LaMP's evaluator reads them "
+                        '({"task": …, "golds": [{"id", "output"}]})')
+    p.add_argument("--lamp-method", default=None, help="the method --lamp-out writes (default: the first of --methods)")
     p.add_argument("--backbone", default=None, help="encoder folder (default: settings, else the packaged MiniLM)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_eval)
@@ -90,6 +94,8 @@ def run_eval(args) -> int:
         if seeds:
             write_report(folder, list(config.methods))
     summary = write_report(out, list(config.methods), runs=[f for _, f in runs] if seeds else None)
+    if args.lamp_out:
+        write_lamp_out(args.lamp_out, runs[0][1], args.data, args.lamp_method or config.methods[0])
     print(table([[s["method"], s["profiles"], interval_text(s, "accuracy"), interval_text(s, "macro_f1"),
                   f"{s['train_seconds']:.1f}", f"{s['stored_bytes']:,}"] for s in summary],
                 ["method", "profiles", "accuracy [95% CI]", "macro-F1 [95% CI]", "train s", "stored bytes"]))
@@ -120,6 +126,26 @@ def run_one(evaluation, show_progress: bool) -> None:
     finally:
         if bar is not None:
             bar.close()
+
+
+def write_lamp_out(path: str, folder, data: str, method: str) -> None:
+    """The answers of `method` in the run folder, as LaMP's evaluator reads them."""
+    import json
+    from pathlib import Path
+
+    from profilekit.data.lamp import detect_task, lamp_output
+    from profilekit.evaluation.plan import EvalError
+    from profilekit.evaluation.results import read_predictions
+
+    if not data.endswith("_questions.json"):
+        raise EvalError("--lamp-out needs LaMP data (a *_questions.json file)")
+    answers = {r["question"]: r["predicted"] for r in read_predictions(Path(folder) / "predictions.csv")
+               if r["method"] == method}
+    if not answers:
+        raise EvalError(f"--lamp-method {method}: no answers in {folder}; is it one of --methods?")
+    task = detect_task(json.loads(Path(data).read_text(encoding="utf-8"))[0]["input"])
+    Path(path).write_text(json.dumps(lamp_output(task, answers), indent=1), encoding="utf-8")
+    print(f"{len(answers)} answers of {method} written to {path} (LaMP's format)")
 
 
 def interval_text(summary: dict, name: str) -> str:

@@ -1,5 +1,5 @@
-"""One row type for rows from any source, and its readers: JSONL, CSV, JSON lists and the LaMP-2
-`*_questions.json` + `*_outputs.json` pair, from bytes (uploads) or files (the command line).
+"""One row type for rows from any source, and its readers: JSONL, CSV and JSON lists from bytes (uploads)
+or files (the command line); LaMP's `*_questions.json` files are read by data/lamp.py into these rows.
 
 Every bad row is reported with its number and reason (rows counted from 1; a CSV's header is row 1);
 nothing is returned unless every row is good. Imports no torch.
@@ -133,40 +133,17 @@ def parse_rows(body: bytes, content_type: str, *, need_author: bool) -> list[Row
     raise DataError(f"unsupported content type {kind!r}: use application/x-ndjson, text/csv or application/json")
 
 
-def parse_lamp2(questions: bytes, outputs: bytes | None = None) -> list[Row]:
-    """The original LaMP-2 pair. Each question is one user (author `lamp2-<id>`): its profile items
-    (title + text, category) are its rows, and with the outputs file its own input and gold label too."""
-    try:
-        items = json.loads(_decode(questions))
-        golds = {str(g["id"]): g["output"] for g in json.loads(_decode(outputs))["golds"]} if outputs else {}
-        if not isinstance(items, list):
-            raise TypeError("the questions file must hold a list of questions")
-        records, number = [], 0
-        for item in items:
-            author = f"lamp2-{item['id']}"
-            for entry in item.get("profile", []):
-                number += 1
-                text = " ".join(part for part in (entry.get("title"), entry.get("text")) if part)
-                records.append((number, {"text": text, "category": entry.get("category"), "author": author}))
-            if str(item["id"]) in golds:
-                number += 1
-                text = item["input"].split("article:", 1)[-1].strip()
-                records.append((number, {"text": text, "category": golds[str(item["id"])], "author": author}))
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise DataError(f"not a LaMP-2 questions/outputs pair: {exc!r}", [{"row": 0, "reason": str(exc)}]) from exc
-    return rows_from_records(records, need_author=True)
-
-
 def read_rows(path: str | Path) -> list[Row]:
-    """A dataset file: JSONL or CSV rows of text, category and author, or a LaMP-2 `*_questions.json`
-    (with its `*_outputs.json` beside it when present). Errors name the file."""
+    """A dataset file: JSONL or CSV rows of text, category and author, or a LaMP `*_questions.json`
+    (its users' profile items; data/lamp.py). Errors name the file."""
     path = Path(path)
+    if path.name.endswith("_questions.json"):
+        from profilekit.data.lamp import read_lamp
+
+        return read_lamp(path).rows
     if not path.is_file():
         raise DataError(f"dataset file {path} does not exist")
     try:
-        if path.name.endswith("_questions.json"):
-            outputs = path.with_name(path.name.replace("_questions.json", "_outputs.json"))
-            return parse_lamp2(path.read_bytes(), outputs.read_bytes() if outputs.is_file() else None)
         kind = "text/csv" if path.suffix == ".csv" else "application/json" if path.suffix == ".json" \
             else "application/x-ndjson"
         return parse_rows(path.read_bytes(), kind, need_author=True)

@@ -36,6 +36,8 @@ METHODS = {m.name: m for m in [
     EvalMethod("xpeft_hard_warm", "xpeft_hard", "warm", {"head": "shared"}),
     # The byte-sized profile: masks, LayerNorm and a label prior over its own labels on the shared head.
     EvalMethod("xpeft_hard_warm_prior", "xpeft_hard", "warm", {"head": "shared", "prior": True}),
+    EvalMethod("xpeft_hard_warm_prior_bare", "xpeft_hard", "warm", {"head": "shared", "prior": True,
+                                                                    "layer_norm": False}),
     # The same on random adapters with the warm pool's head: what the warm adapters add.
     EvalMethod("xpeft_hard_random_prior", "xpeft_hard", "random_head", {"head": "shared", "prior": True}),
     # The warm pool's adapters with the profile's own head (the pool's head is not used).

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from profilekit.evaluation.results import read_results
+from profilekit.evaluation.results import read_predictions, read_results
+from profilekit.training.metrics import accuracy, macro_f1
 
 SUMMARY_COLUMNS = ["method", "profiles", "accuracy", "accuracy_low", "accuracy_high", "macro_f1", "macro_f1_low",
                    "macro_f1_high", "train_seconds", "trainable_params", "stored_bytes", "accuracy_vs_head_only",
@@ -93,6 +94,32 @@ def by_size(rows: list[dict], methods: list[str]) -> str:
     return "\n".join(lines)
 
 
+def lamp_scores(predictions: list[dict], methods: list[str]) -> str:
+    """LaMP's own figures over all questions, per method: accuracy and macro-F1, and for ratings MAE and
+    RMSE, as its evaluator computes them (one answer per question)."""
+    answers: dict[tuple[str, str], tuple[str, str]] = {}
+    for row in predictions:  # a group retrained after a kill answers again: the last answer counts
+        if row["gold"]:
+            answers[row["method"], row["question"]] = (row["predicted"], row["gold"])
+    if not answers:
+        return ""
+    golds = {gold for _, gold in answers.values()}
+    rating = golds <= {"1", "2", "3", "4", "5"}
+    lines = ["| method | questions | accuracy | macro-F1 |" + (" MAE | RMSE |" if rating else ""),
+             "|---|---|---|---|" + ("---|---|" if rating else "")]
+    for method in methods:
+        pairs = [pair for (m, _), pair in answers.items() if m == method]
+        if not pairs:
+            continue
+        truth, predicted = [g for _, g in pairs], [p for p, _ in pairs]
+        line = f"| {method} | {len(pairs)} | {accuracy(truth, predicted):.3f} | {macro_f1(truth, predicted):.3f} |"
+        if rating:
+            errors = [abs(int(p) - int(g)) for p, g in pairs]
+            line += f" {statistics.fmean(errors):.3f} | {statistics.fmean(e * e for e in errors) ** 0.5:.3f} |"
+        lines.append(line)
+    return "\n".join(lines)
+
+
 def mean_over_runs(runs: list[list[dict]]) -> list[dict]:
     """One row per (profile, method) present in every run: accuracy, macro-F1 and seconds averaged
     over the runs (several seeds of the same evaluation); the other columns from the first run."""
@@ -124,6 +151,9 @@ def markdown(summary: list[dict], folder: Path, rows: list[dict] | None = None, 
     table = by_size(rows or [], [s["method"] for s in summary])
     if table:
         lines += ["", f"By author size (accuracy − {BASELINE}, mean; wins / ties / losses):", "", table]
+    lamp = lamp_scores(read_predictions((plan_folder or folder) / "predictions.csv"), [s["method"] for s in summary])
+    if lamp:
+        lines += ["", "LaMP's figures over all questions (each profile answers its own):", "", lamp]
     notes = []
     plan = (plan_folder or folder) / "plan.json"
     if plan.is_file():

@@ -35,3 +35,26 @@ def append_results(path: Path, records: list[dict]) -> None:
         writer.writerows(records)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+PREDICTION_COLUMNS = ["profile", "method", "question", "predicted", "gold"]
+
+
+def append_predictions(path: Path, records: list[dict]) -> None:
+    """LaMP answers, one line per (profile, method, question), appended with the results they belong to."""
+    new = not path.is_file() or path.stat().st_size == 0
+    with path.open("a", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=PREDICTION_COLUMNS, lineterminator="\n")
+        if new:
+            writer.writeheader()
+        writer.writerows(records)
+
+
+def read_predictions(path: Path) -> list[dict]:
+    """Rows of predictions.csv ([] when there is none); a line cut by a kill is left out."""
+    if not path.is_file():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    if lines and not lines[-1].endswith("\n"):
+        lines = lines[:-1]
+    return list(csv.DictReader(lines))

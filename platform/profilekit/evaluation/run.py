@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
-from profilekit.data import ProfileData, Split, read_rows
+from profilekit.data import ProfileData, Split, read_lamp, read_rows
 from profilekit.engine import Engine
 from profilekit.evaluation.plan import METHODS, EvalConfig, EvalError, Plan, make_plan, write_plan
-from profilekit.evaluation.results import append_results, read_results
+from profilekit.evaluation.results import append_predictions, append_results, read_results
 from profilekit.jobs import TrainConfig
 from profilekit.pool import AdapterPool, PoolSpec, load_pool, random_pool, save_pool
 from profilekit.training import Progress, accuracy, build_warm_pool, evaluate, macro_f1, train_profiles
@@ -49,7 +49,12 @@ class Evaluation:
         self.out.mkdir(parents=True, exist_ok=True)
         _check_resume(self.out, config)
         pool_rows = read_rows(config.pool_data) if config.pool_data else None
-        self.plan: Plan = make_plan(read_rows(config.data), config, pool_rows)
+        self.lamp = read_lamp(config.data, seed=config.seed) if config.data.endswith("_questions.json") else None
+        rows = self.lamp.rows if self.lamp is not None else read_rows(config.data)
+        self.plan: Plan = make_plan(rows, config, pool_rows)
+        self.questions = {}  # LaMP: each profile is scored on its questions, not on a holdout of its rows
+        for question in self.lamp.questions if self.lamp is not None else []:
+            self.questions.setdefault(question.user, []).append(question)
         write_plan(self.plan, self.out / "plan.json")
         self.pools_dir = Path(pools_dir) if pools_dir is not None else self.out / "pools"
         self.results = self.out / "results.csv"
@@ -145,14 +150,43 @@ class Evaluation:
         overrides = method.preset | self.config.overrides.get(name, {})
         results = train_profiles(self.engine, profiles, method.method, config=self.train_config,
                                  callback=lambda step: self.progress(name, 0, step), **overrides)
+        scores = self._ask(name, [(r.key, r.state) for r in results]) if self.lamp is not None else {}
         records = [{
-            "profile": r.key, "method": name, "accuracy": f"{r.accuracy:.6f}", "macro_f1": f"{r.macro_f1:.6f}",
-            "train_seconds": f"{r.train_seconds:.3f}", "trainable_params": r.trainable_params,
-            "stored_bytes": self.engine.save(r.state).stored_bytes, "n_train": r.n_train, "n_holdout": r.n_holdout,
+            "profile": r.key, "method": name, "train_seconds": f"{r.train_seconds:.3f}",
+            "trainable_params": r.trainable_params, "stored_bytes": self.engine.save(r.state).stored_bytes,
+            "n_train": r.n_train, **(scores.get(r.key) or {"accuracy": f"{r.accuracy:.6f}",
+                                                           "macro_f1": f"{r.macro_f1:.6f}", "n_holdout": r.n_holdout}),
         } for r in results]
         append_results(self.results, records)
         self.done |= {(r.key, name) for r in results}
         self.progress(name, len(results), None)
+
+    def _ask(self, name: str, states: list[tuple[str, object]]) -> dict[str, dict]:
+        """LaMP: each profile answers its questions; accuracy over them per profile, and every answer
+        appended to predictions.csv (the dataset-level macro-F1, MAE and RMSE, and --lamp-out, read it)."""
+        asked = [(key, state, q) for key, state in states for q in self.questions.get(key, [])]
+        texts = [text for _, _, q in asked for text in self.lamp.texts_of(q)]
+        owners = [state for _, state, q in asked for _ in self.lamp.texts_of(q)]
+        scored = []
+        for start in range(0, len(texts), self.train_config.eval_batch_size):
+            chunk = slice(start, start + self.train_config.eval_batch_size)
+            scored += [p.scores for p in self.engine.predict(texts[chunk], owners[chunk])]
+        answers, at = [], 0
+        for key, _, question in asked:
+            count = len(self.lamp.texts_of(question))
+            answers.append((key, question, self.lamp.answer(question, scored[at:at + count])))
+            at += count
+        append_predictions(self.out / "predictions.csv", [
+            {"profile": key, "method": name, "question": q.id, "predicted": answer, "gold": q.gold or ""}
+            for key, q, answer in answers])
+        out = {}
+        for key, _ in states:
+            mine = [(answer, q.gold) for k, q, answer in answers if k == key and q.gold is not None]
+            hits = [a == g for a, g in mine]
+            accuracy_value = sum(hits) / len(hits) if hits else 0.0
+            out[key] = {"accuracy": f"{accuracy_value:.6f}", "macro_f1": f"{accuracy_value:.6f}",
+                        "n_holdout": len(mine)}
+        return out
 
     def _run_global(self) -> None:
         """head_only on the union of all profiles' training rows (best epoch by the union of their
@@ -173,10 +207,19 @@ class Evaluation:
                                   **self.config.overrides.get("global", {}))
         n = len(self.plan.profiles)
         stored = self.engine.save(result.state).stored_bytes
+        todo = [p for p in self.plan.profiles if (p.key, "global") not in self.done]
+        if self.lamp is not None:
+            scores = self._ask("global", [(p.key, result.state) for p in todo])
+            append_results(self.results, [{
+                "profile": p.key, "method": "global", **scores[p.key],
+                "train_seconds": f"{result.train_seconds / n:.3f}",
+                "trainable_params": result.trainable_params, "stored_bytes": round(stored / n),
+                "n_train": len(p.split.train)} for p in todo])
+            self.done |= {(p.key, "global") for p in self.plan.profiles}
+            self.progress("global", n, None)
+            return
         records = []
-        for p in self.plan.profiles:
-            if (p.key, "global") in self.done:
-                continue
+        for p in todo:
             truth = [p.labels[i] for i in p.split.holdout]
             predicted, _ = evaluate(self.engine, [result.state] * len(truth), [p.texts[i] for i in p.split.holdout],
                                     truth)

@@ -9,7 +9,7 @@ from collections import Counter
 from profilekit.api.auth import Caller
 from profilekit.api.schemas import UploadResult
 from profilekit.api.services.profiles import visible_profile
-from profilekit.data import DataError, parse_lamp2, parse_rows
+from profilekit.data import DataError, parse_lamp, parse_rows
 from profilekit.store import repo
 
 
@@ -32,9 +32,10 @@ def add_examples(sessions, caller: Caller, profile_id: str, body: bytes, content
 
 def add_dataset(sessions, caller: Caller, *, body: bytes | None = None, content_type: str = "",
                 questions: bytes | None = None, outputs: bytes | None = None, min_rows: int = 1) -> UploadResult:
-    """JSONL/CSV/JSON rows with authors, or a LaMP-2 questions (and outputs) pair: one profile per author
+    """JSONL/CSV/JSON rows with authors, or a LaMP questions (and outputs) file of any classification task
+    (data/lamp.py; each question is a user, its profile items its rows): one profile per author
     (external_id = author) with at least `min_rows` rows, created or extended."""
-    rows = parse_lamp2(questions, outputs) if questions is not None else \
+    rows = parse_lamp(questions, outputs).rows if questions is not None else \
         parse_rows(body, content_type, need_author=True)
     counts = Counter(r.author for r in rows)
     with sessions() as session:
