@@ -4,7 +4,8 @@ line, the API and the workers. Imports no torch: a job names its pool, and the w
 - `TrainConfig`: the training settings a job may set, each with its bounds (422 at the API, a
   `pydantic.ValidationError` naming the field in the library and on the command line).
 - `check_training`: method name, method config and pool refused before anything is queued.
-- `create_training_jobs`: jobs rows in the database; `enqueue` sends their ids through Celery.
+- `create_training_jobs`, `create_pool_job`: jobs rows in the database; `enqueue` sends their ids
+  through Celery.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from profilekit.store import repo
 from profilekit.store.models import JOB_KINDS, JOB_STATES
 
 __all__ = ["JOB_KINDS", "JOB_STATES", "FINAL_STATES", "RUN_JOB", "TRAINING_QUEUE", "TrainConfig", "check_training",
-           "create_training_jobs", "default_pool", "enqueue", "make_celery", "method_name"]
+           "create_pool_job", "create_training_jobs", "default_pool", "enqueue", "make_celery", "method_name"]
 
 RUN_JOB = "profilekit.run_job"
 TRAINING_QUEUE = "training"
@@ -55,9 +56,11 @@ def method_name(name: str) -> str:
     return get_method(METHOD_ALIASES.get(name, name.replace("-", "_"))).name
 
 
-def default_pool(settings: Settings) -> str:
-    """The pool reference of new profiles: the configured random pool (the worker regenerates it)."""
-    return f"random-{settings.default_pool_size}"
+def default_pool(settings: Settings, session=None, tenant: str | None = None) -> str:
+    """The pool reference of a tenant's new profiles: its default pool when it has one (a warm pool,
+    `profilekit pools set-default`), else the configured random pool (the worker regenerates it)."""
+    chosen = repo.tenant_pool(session, tenant=tenant) if session is not None and tenant is not None else None
+    return chosen or f"random-{settings.default_pool_size}"
 
 
 def check_training(method: str, method_config: dict | None = None, pool: str | None = None) -> str:
@@ -98,6 +101,24 @@ def create_training_jobs(session, *, profile_ids: list[str], method: str, pool: 
                                  idempotency_key=idempotency_key)
         jobs.append(job)
     return jobs
+
+
+def create_pool_job(session, *, profile_ids: list[str], tenant: str, name: str | None = None,
+                    set_default: bool = False, train: TrainConfig | dict | None = None, reduction_factor: int = 16,
+                    idempotency_key: str | None = None):
+    """A job that builds a warm pool from these profiles (one adapter each, a shared head over their
+    labels), registers it for the tenant, and with `set_default` makes it the tenant's default pool."""
+    if len(set(profile_ids)) < 2:
+        raise ConfigError(f"a warm pool is built from at least two profiles, got {len(set(profile_ids))}")
+    if not 1 <= reduction_factor <= 384:
+        raise ConfigError(f"reduction_factor must be in [1, 384], got {reduction_factor}")
+    train = train if isinstance(train, TrainConfig) else TrainConfig(**(train or {}))
+    from dataclasses import asdict
+
+    job, _ = repo.create_job(session, kind="build_pool", profile_ids=list(dict.fromkeys(profile_ids)), tenant=tenant,
+                             params={"name": name, "set_default": set_default, "train": asdict(train),
+                                     "reduction_factor": reduction_factor}, idempotency_key=idempotency_key)
+    return job
 
 
 def method_uses_pool(method: str) -> bool:

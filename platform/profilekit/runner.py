@@ -154,13 +154,17 @@ def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, 
 
     with sessions() as session:
         data, _ = _profiles(session, profile_ids, labels=False)
+        tenant = repo.get_job(session, job_id=job_id).tenant
     engine = cache.training_engine(None)
     config = TrainConfig(**params.get("train", {}))
     pool = build_warm_pool(engine, data, config=config, reduction_factor=params.get("reduction_factor", 16),
                            callback=_Reporter(job_id, sessions))
     path = save_pool(pool, Path(cache.settings.data_dir) / "pools" / f"{pool.pool_hash}.safetensors")
     with sessions() as session:
-        repo.ensure_pool(session, pool=pool, uri=str(path.resolve()), built_from=profile_ids)
+        repo.ensure_pool(session, pool=pool, uri=str(path.resolve()), built_from=profile_ids,
+                         name=params.get("name"), tenant=tenant)
+        if params.get("set_default"):
+            repo.set_tenant_pool(session, tenant=tenant, pool_hash=pool.pool_hash)
         job = repo.get_job(session, job_id=job_id)
         job.progress = {**(job.progress or {}), "pool_hash": pool.pool_hash}
         session.commit()

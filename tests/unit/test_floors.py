@@ -133,7 +133,8 @@ def test_the_api_onboards_and_queues_jobs_without_importing_torch(tmp_path):
     assert done.stdout.startswith("[201, 200, 200, 202, 200, 200, 200, 200]"), done.stdout
 
 
-@pytest.mark.parametrize("argv", [["keys", "create", "--tenant", "acme"], ["jobs"], ["db", "upgrade"]])
+@pytest.mark.parametrize("argv", [["keys", "create", "--tenant", "acme"], ["jobs"], ["db", "upgrade"],
+                                  ["pools", "list"], ["pools", "set-default", "random"]])
 def test_store_commands_run_without_importing_torch(tmp_path, argv):
     done = run_fresh(f"import sys\nfrom profilekit.cli import main\ncode = main({argv!r})\n"
                      "print(code, 'torch' in sys.modules)", tmp_path)

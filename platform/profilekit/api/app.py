@@ -42,7 +42,7 @@ def error_response(exc: ProfilekitError) -> JSONResponse:
 
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     from profilekit.api.dashboard import views as dashboard
-    from profilekit.api.routes import health, jobs, predict, profiles, uploads
+    from profilekit.api.routes import health, jobs, pools, predict, profiles, uploads
 
     settings = settings or get_settings()
 
@@ -58,7 +58,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     app = FastAPI(title="profilekit", version="1", lifespan=lifespan,
                   description="Personalised predictions for very many profiles from one frozen encoder.")
-    for module in (profiles, uploads, jobs, predict):
+    for module in (profiles, uploads, jobs, pools, predict):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)
     app.include_router(dashboard.router)

@@ -56,3 +56,12 @@ def current_caller(request: Request, runtime: RuntimeDep) -> Caller:
 
 
 CurrentKey = Annotated[Caller, Depends(current_caller)]
+
+
+def admin_caller(caller: CurrentKey) -> Caller:
+    if not caller.is_admin:
+        raise HTTPException(403, "this needs an admin key")
+    return caller
+
+
+AdminKey = Annotated[Caller, Depends(admin_caller)]

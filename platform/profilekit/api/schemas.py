@@ -115,3 +115,39 @@ class PredictResult(BaseModel):
 
 class PredictResponse(BaseModel):
     results: list[PredictResult]
+
+
+class PoolBuild(RequestBody):
+    """Build a warm pool from a tenant's profiles: the given ones, or its `largest` by examples."""
+
+    profile_ids: list[str] | None = Field(default=None, min_length=2, max_length=1000)
+    largest: int | None = Field(default=None, ge=2, le=1000, description="the tenant's profiles with most examples")
+    tenant: str | None = Field(default=None, max_length=64, description="whose profiles (default: the caller's)")
+    name: str | None = Field(default=None, max_length=200)
+    set_default: bool = Field(default=False, description="make it the tenant's default pool once built")
+    reduction_factor: int = Field(default=16, ge=1, le=384)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.profile_ids is None) == (self.largest is None):
+            raise ValueError("give either profile_ids or largest")
+        return self
+
+
+class PoolOut(BaseModel):
+    pool_hash: str
+    name: str | None
+    source: str
+    num_adapters: int
+    tenant: str | None
+    built_from: list[str] | None
+    head_labels: list[str] | None
+    nbytes: int
+    default_for: list[str]
+    created_at: datetime
+
+
+class DefaultPool(RequestBody):
+    pool_hash: str | None = Field(description="a registered pool; null: back to the random default", max_length=64)
+    tenant: str | None = Field(default=None, max_length=64, description="default: the caller's tenant")

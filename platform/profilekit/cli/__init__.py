@@ -8,7 +8,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command's flags; building it imports no torch (commands import what they need when run)."""
-    from profilekit.cli import demo, eval_command, serve, store_commands
+    from profilekit.cli import demo, eval_command, pool_commands, serve, store_commands
     from profilekit.data import NEWS_AUTHORS
 
     parser = argparse.ArgumentParser(prog="profilekit", description=__doc__)
@@ -23,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=demo.demo)
 
     store_commands.add_commands(commands)
+    pool_commands.add_commands(commands)
     eval_command.add_commands(commands)
     serve.add_commands(commands)
     # its flags are bench/run.py's (main() hands them over), so listing them here needs no torch

@@ -76,7 +76,8 @@ def onboard(args) -> int:
             return 2
         train = {"epochs": args.epochs} if args.epochs else {}
         jobs = create_training_jobs(session, profile_ids=[p.id for p in profiles], method=args.method,
-                                    pool=default_pool(settings), train=train, per_job=args.profiles_per_job)
+                                    pool=default_pool(settings, session, "default"), train=train,
+                                    per_job=args.profiles_per_job)
         session.commit()
         authors = {p.id: p.external_id for p in profiles}
         job_ids = [j.id for j in jobs]

@@ -1,5 +1,5 @@
-from profilekit.store.models import ApiKey, Artifact, Base, Example, Job, JobEvent, Pool, Profile
+from profilekit.store.models import ApiKey, Artifact, Base, Example, Job, JobEvent, Pool, Profile, TenantPool
 from profilekit.store.session import make_engine, make_session_factory
 
-__all__ = ["ApiKey", "Artifact", "Base", "Example", "Job", "JobEvent", "Pool", "Profile", "make_engine",
+__all__ = ["ApiKey", "Artifact", "Base", "Example", "Job", "JobEvent", "Pool", "Profile", "TenantPool", "make_engine",
            "make_session_factory"]

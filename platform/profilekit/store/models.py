@@ -57,7 +57,19 @@ class Pool(Base):
     head_labels: Mapped[list | None] = mapped_column(JSON)  # the shared head's classes (warm pools)
     built_from: Mapped[list | None] = mapped_column(JSON)  # profile ids / authors a warm pool was trained on
     nbytes: Mapped[int] = mapped_column(Integer, default=0)  # resident size of its tensors
+    name: Mapped[str | None] = mapped_column(String(200))  # given by whoever built it
+    tenant: Mapped[str | None] = mapped_column(String(64))  # whose profiles built it (None: random, imported)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class TenantPool(Base):
+    """The pool a tenant's new profiles train on when a job names none (else the random default)."""
+
+    __tablename__ = "tenant_pools"
+
+    tenant: Mapped[str] = mapped_column(String(64), primary_key=True)
+    pool_hash: Mapped[str] = mapped_column(ForeignKey("pools.pool_hash"))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
 
 class Profile(Base):

@@ -8,12 +8,12 @@ import json
 from dataclasses import asdict
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from profilekit.errors import IdempotencyConflict, NotFound
-from profilekit.store.models import Artifact, Example, Job, JobEvent, Pool, Profile, now
+from profilekit.store.models import Artifact, Example, Job, JobEvent, Pool, Profile, TenantPool, now
 
 
 def request_hash(body: dict) -> str:
@@ -21,14 +21,15 @@ def request_hash(body: dict) -> str:
 
 
 # ---- pools ---------------------------------------------------------------------------------------
-def ensure_pool(session: Session, *, pool, uri: str | None = None, built_from: list | None = None) -> Pool:
+def ensure_pool(session: Session, *, pool, uri: str | None = None, built_from: list | None = None,
+                name: str | None = None, tenant: str | None = None) -> Pool:
     """Register a pool by its hash (idempotent)."""
     row = session.get(Pool, pool.pool_hash)
     if row is None:
         row = Pool(pool_hash=pool.pool_hash, source=pool.spec.source, spec=asdict(pool.spec),
                    num_adapters=pool.num_adapters, reduction_factor=pool.spec.reduction_factor,
                    backbone_id=pool.spec.backbone_id, uri=uri, nbytes=pool.nbytes(), built_from=built_from,
-                   head_labels=list(pool.head.labels) if pool.head is not None else None)
+                   head_labels=list(pool.head.labels) if pool.head is not None else None, name=name, tenant=tenant)
         try:
             with session.begin_nested():  # two workers may register the same pool at once
                 session.add(row)
@@ -42,6 +43,43 @@ def get_pool(session: Session, *, pool_hash: str) -> Pool:
     if row is None:
         raise NotFound(f"unknown pool {pool_hash}")
     return row
+
+
+def list_pools(session: Session, *, tenant: str | None = None) -> list[Pool]:
+    """Pools newest first: all of them, or those a tenant built and its default."""
+    query = select(Pool).order_by(Pool.created_at.desc())
+    if tenant is not None:
+        query = query.where((Pool.tenant == tenant) | (Pool.pool_hash == tenant_pool(session, tenant=tenant)))
+    return list(session.scalars(query))
+
+
+def tenant_pool(session: Session, *, tenant: str) -> str | None:
+    """The hash of the pool the tenant's jobs train on when they name none; None: the random default."""
+    return session.scalar(select(TenantPool.pool_hash).where(TenantPool.tenant == tenant))
+
+
+def set_tenant_pool(session: Session, *, tenant: str, pool_hash: str | None) -> None:
+    """Make a registered pool the tenant's default (None: back to the random default)."""
+    row = session.get(TenantPool, tenant)
+    if pool_hash is None:
+        if row is not None:
+            session.delete(row)
+        return
+    get_pool(session, pool_hash=pool_hash)
+    if row is None:
+        session.add(TenantPool(tenant=tenant, pool_hash=pool_hash))
+    else:
+        row.pool_hash = pool_hash
+    session.flush()
+
+
+def pool_defaults(session: Session) -> dict[str, list[str]]:
+    """pool hash → the tenants whose default it is."""
+    out: dict[str, list[str]] = {}
+    rows = session.execute(select(TenantPool.tenant, TenantPool.pool_hash).order_by(TenantPool.tenant))
+    for tenant, pool_hash in rows:
+        out.setdefault(pool_hash, []).append(tenant)
+    return out
 
 
 # ---- profiles and examples -------------------------------------------------------------------------
@@ -89,6 +127,16 @@ def add_examples(session: Session, *, profile: Profile, rows: list[tuple[str, st
     profile.updated_at = now()
     session.flush()
     return added
+
+
+def largest_profiles(session: Session, *, tenant: str, count: int) -> list[str]:
+    """The ids of the tenant's `count` profiles with the most examples in two or more labels (the
+    users a warm pool is best built from), largest first."""
+    query = (select(Example.profile_id).join(Profile, Profile.id == Example.profile_id)
+             .where(Profile.tenant == tenant).group_by(Example.profile_id)
+             .having(func.count(func.distinct(Example.label)) >= 2)
+             .order_by(func.count().desc(), Example.profile_id).limit(count))
+    return list(session.scalars(query))
 
 
 def examples_of(session: Session, *, profile_id: str) -> list[Example]:

@@ -32,7 +32,7 @@ def start_training(session, caller: Caller, body: TrainRequest, *, runtime, idem
     the same body returns the first job (sent again if still queued; a claimed job never runs twice)."""
     profiles = [visible_profile(session, caller, pid) for pid in dict.fromkeys(body.profile_ids)]
     [job] = create_training_jobs(session, profile_ids=[p.id for p in profiles], method=body.method,
-                                 pool=default_pool(runtime.settings), train=body.train,
+                                 pool=default_pool(runtime.settings, session, caller.tenant), train=body.train,
                                  method_config=body.hyperparameters, tenant=caller.tenant, per_job=len(profiles),
                                  idempotency_key=idempotency_key)
     session.commit()

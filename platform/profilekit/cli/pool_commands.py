@@ -1,0 +1,115 @@
+"""`profilekit pools build|list|set-default`: warm pools from a tenant's own profiles, on the store."""
+
+from __future__ import annotations
+
+from profilekit.cli.common import table
+from profilekit.settings import get_settings
+
+
+def build(args) -> int:
+    """Queue a build_pool job over the tenant's largest profiles, given ones, or a file's authors."""
+    from profilekit.cli.store_commands import _sessions, _start_embedded_worker, _wait
+    from profilekit.jobs import create_pool_job, enqueue, make_celery
+    from profilekit.store import repo
+    from profilekit.store.migrate import upgrade
+
+    settings = get_settings()
+    upgrade(settings.resolved_database_url)
+    sessions = _sessions()
+    with sessions() as session:
+        if args.data:
+            from profilekit.data import read_rows
+
+            authors = {p.id for p in repo.upsert_author_profiles(session, rows=read_rows(args.data),
+                                                                 tenant=args.tenant, min_rows=args.min_rows)}
+            session.flush()
+            ranked = repo.largest_profiles(session, tenant=args.tenant, count=10**9)
+            ids = [pid for pid in ranked if pid in authors][:args.largest]
+        elif args.profiles:
+            ids = args.profiles
+            for pid in ids:
+                repo.get_profile(session, profile_id=pid, tenant=args.tenant)
+        else:
+            ids = repo.largest_profiles(session, tenant=args.tenant, count=args.largest)
+        job = create_pool_job(session, profile_ids=ids, tenant=args.tenant, name=args.name,
+                              set_default=args.set_default, train={"epochs": args.epochs} if args.epochs else {})
+        session.commit()
+        job_id = job.id
+    enqueue(make_celery(settings), job_id)
+    print(f"building a warm pool of tenant {args.tenant!r} from {len(ids)} profiles: job {job_id}")
+    if not args.wait:
+        return 0
+    helper = _start_embedded_worker() if settings.embedded and not args.no_worker else None
+    try:
+        state = _wait(sessions, [job_id])[job_id]
+    finally:
+        if helper is not None:
+            helper.terminate()
+            helper.wait(30)
+    with sessions() as session:
+        job = repo.get_job(session, job_id=job_id)
+        print(f"job {job.state}" + (f": {job.error}" if job.error else f"; pool {job.progress.get('pool_hash')}"))
+    return 0 if state == "succeeded" else 1
+
+
+def list_pools(args) -> int:
+    from profilekit.cli.store_commands import _sessions
+    from profilekit.store import repo
+    from profilekit.store.migrate import upgrade
+
+    upgrade(get_settings().resolved_database_url)
+    with _sessions()() as session:
+        defaults = repo.pool_defaults(session)
+        rows = [[p.pool_hash[:16], p.name or "", p.source, p.num_adapters, p.tenant or "",
+                 ", ".join(defaults.get(p.pool_hash, [])), len(p.built_from or []),
+                 p.created_at.strftime("%Y-%m-%d %H:%M")] for p in repo.list_pools(session)]
+    print(table(rows, ["pool", "name", "source", "N", "tenant", "default for", "built from", "created"]))
+    return 0
+
+
+def set_default(args) -> int:
+    from sqlalchemy import select
+
+    from profilekit.cli.store_commands import _sessions
+    from profilekit.errors import NotFound
+    from profilekit.store import repo
+    from profilekit.store.migrate import upgrade
+    from profilekit.store.models import Pool
+
+    upgrade(get_settings().resolved_database_url)
+    with _sessions()() as session:
+        if args.pool == "random":
+            chosen = None
+        else:
+            matches = list(session.scalars(select(Pool.pool_hash).where(Pool.pool_hash.startswith(args.pool))))
+            if len(matches) != 1:
+                raise NotFound(f"{len(matches)} pools start with {args.pool!r}; give more of the hash")
+            chosen = matches[0]
+        repo.set_tenant_pool(session, tenant=args.tenant, pool_hash=chosen)
+        session.commit()
+    print(f"tenant {args.tenant!r} now trains on " + (f"pool {chosen}" if chosen else "the random default pool"))
+    return 0
+
+
+def add_commands(commands) -> None:
+    p = commands.add_parser("pools", help="warm pools built from a tenant's profiles")
+    sub = p.add_subparsers(dest="pools_command", required=True)
+    b = sub.add_parser("build", help="build a warm pool from a tenant's profiles with the most data")
+    b.add_argument("--tenant", default="default")
+    b.add_argument("--largest", type=int, default=100, help="the tenant's profiles with most examples (N)")
+    b.add_argument("--profiles", nargs="+", help="these profile ids instead")
+    b.add_argument("--data", help="onboard this file's authors into the tenant first, and build from them")
+    b.add_argument("--min-rows", type=int, default=20, help="with --data: authors with at least this many rows")
+    b.add_argument("--name")
+    b.add_argument("--epochs", type=int, default=None)
+    b.add_argument("--set-default", action="store_true", help="make it the tenant's default pool once built")
+    b.add_argument("--wait", action="store_true", help="show progress until the job ends")
+    b.add_argument("--no-worker", action="store_true", help="embedded mode: do not start a worker for --wait")
+    b.set_defaults(func=build)
+    sub.add_parser("list", help="pools, what built them, whose default they are").set_defaults(func=list_pools)
+    d = sub.add_parser("set-default", help="the pool a tenant's jobs train on when they name none")
+    d.add_argument("pool", help="a pool hash (or its first characters), or 'random' for the random default")
+    d.add_argument("--tenant", default="default")
+    d.set_defaults(func=set_default)
+
+
