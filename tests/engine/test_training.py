@@ -109,13 +109,15 @@ def test_early_stopping_keeps_the_best_epoch(tiny_engine):
 
 
 def test_shared_head_profiles_store_no_head(tiny_backbone, tiny_pool):
+    """The paper's shared head (prior=False): every label of the pool, masks and LayerNorm only."""
     from profilekit.engine import Engine
     from profilekit.pool import AdapterPool, SharedHead
 
     head = SharedHead(torch.randn(3, 32), torch.zeros(3), ("food", "politics", "sports"))
     warm = AdapterPool(tiny_pool.spec, tiny_pool.down_w, tiny_pool.down_b, tiny_pool.up_w, tiny_pool.up_b, head=head)
     engine = Engine(tiny_backbone, warm)
-    result = train_profiles(engine, [profile("alice")], "xpeft_hard", config=FAST, k=3, head="shared")[0]
+    result = train_profiles(engine, [profile("alice")], "xpeft_hard", config=FAST, k=3, head="shared",
+                            prior=False)[0]
     assert result.state.head_weight is None and result.state.labels == head.labels
     assert torch.equal(engine.pool.head.weight, head.weight)  # the shared head is not trained
     per_profile = engine.save(engine.new_state("xpeft_hard", ["food", "politics", "sports"], k=3))
@@ -168,7 +170,14 @@ def test_an_own_head_can_start_from_the_shared_head_and_the_label_frequencies(ti
         expected = head.bias[[1, 3]] + torch.log(torch.tensor([6 / 8, 2 / 8]))  # (count + 1) / (n + C)
         assert torch.allclose(state.head_bias.detach(), expected) and state.head_bias.requires_grad
         assert torch.allclose(log_prior(counts, ("politics", "travel")), torch.log(torch.tensor([0.75, 0.25])))
+    auto = engine.new_state("xpeft_hard", ("politics", "travel"), k=3)  # the default: shared on a warm pool
+    auto.prepare(counts, engine.ctx)
+    assert torch.equal(auto.head_weight.detach(), head.weight[[1, 3]])
     state = engine.new_state("head_only", ("politics", "travel"), head_init="shared")
     engine.use_pool(tiny_pool)  # a random pool has no shared head to start from
+    auto = engine.new_state("head_only", ("politics", "travel"))
+    before = auto.head_weight.detach().clone()
+    auto.prepare(counts, engine.ctx)  # auto on a random pool: the random start is kept
+    assert torch.equal(auto.head_weight.detach(), before)
     with pytest.raises(ValueError, match="needs an engine whose pool has a shared head"):
         state.prepare(counts, engine.ctx)

@@ -21,7 +21,7 @@ def test_warm_pool_adapters_help_their_own_profile_through_the_shared_head(tiny_
     pool = load_pool(save_pool(pool, tmp_path / "warm.safetensors"))  # trained pools travel as safetensors
     engine.use_pool(pool)
     for index, data in enumerate(builders):
-        one_hot = engine.new_state("xpeft_hard", [], k=1, layer_norm=False, head="shared")
+        one_hot = engine.new_state("xpeft_hard", [], k=1, layer_norm=False, head="shared", prior=False)
         with torch.no_grad():
             one_hot.mask_logits.zero_()
             one_hot.mask_logits[:, :, index] = 1.0

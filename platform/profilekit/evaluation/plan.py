@@ -32,8 +32,8 @@ METHODS = {m.name: m for m in [
     EvalMethod("xpeft_hard", "xpeft_hard", "random"),
     # The paper's "x_peft warm": a pool trained on other authors, and the head those adapters were
     # trained against, shared; a profile learns only its masks and LayerNorm.
-    EvalMethod("xpeft_soft_warm", "xpeft_soft", "warm", {"head": "shared"}),
-    EvalMethod("xpeft_hard_warm", "xpeft_hard", "warm", {"head": "shared"}),
+    EvalMethod("xpeft_soft_warm", "xpeft_soft", "warm", {"head": "shared", "prior": False}),
+    EvalMethod("xpeft_hard_warm", "xpeft_hard", "warm", {"head": "shared", "prior": False}),
     # The byte-sized profile: masks, LayerNorm and a label prior over its own labels on the shared head.
     EvalMethod("xpeft_hard_warm_prior", "xpeft_hard", "warm", {"head": "shared", "prior": True}),
     EvalMethod("xpeft_hard_warm_prior_bare", "xpeft_hard", "warm", {"head": "shared", "prior": True,
@@ -41,7 +41,7 @@ METHODS = {m.name: m for m in [
     # The same on random adapters with the warm pool's head: what the warm adapters add.
     EvalMethod("xpeft_hard_random_prior", "xpeft_hard", "random_head", {"head": "shared", "prior": True}),
     # The warm pool's adapters with the profile's own head (the pool's head is not used).
-    EvalMethod("xpeft_hard_warm_own_head", "xpeft_hard", "warm", {"head": "profile"}),
+    EvalMethod("xpeft_hard_warm_own_head", "xpeft_hard", "warm", {"head": "profile", "head_init": "random"}),
     # Own head started from the warm pool's shared head and the profile's label frequencies: task model
     # plus personal delta; with random adapters, and with no adapters at all.
     EvalMethod("xpeft_hard_warm_init", "xpeft_hard", "warm", {"head_init": "shared"}),

@@ -72,13 +72,15 @@ class ProfileState(nn.Module):
         self.head_bias = nn.Parameter(torch.zeros(len(self.labels)))
 
     def prepare(self, label_counts: dict[str, int], ctx: EngineContext) -> None:
-        """Called once before training with the counts of its training labels: `head_init="shared"`
-        starts the own head from the engine's pool's shared head and the log label frequencies."""
-        if self.config.head_init == "shared" and not self.shared_head:
-            head = ctx.pool.head if ctx.pool is not None else None
-            if head is None:
-                raise ValueError("head_init='shared' needs an engine whose pool has a shared head (a warm pool)")
-            self.start_head_from(head, label_counts=label_counts)
+        """Called once before training with the counts of its training labels: `head_init="shared"` (or
+        "auto" on a warm pool) starts the own head from the pool's shared head and the log label
+        frequencies."""
+        head = ctx.pool.head if ctx.pool is not None else None
+        if self.shared_head or self.config.head_init == "random" or (self.config.head_init == "auto" and head is None):
+            return
+        if head is None:
+            raise ValueError("head_init='shared' needs an engine whose pool has a shared head (a warm pool)")
+        self.start_head_from(head, label_counts=label_counts)
 
     def start_head_from(self, head, *, freeze: bool = False, label_counts: dict[str, int] | None = None) -> None:
         """Copy the rows of this profile's labels from `head` (a SharedHead: weight [C, d], bias [C],

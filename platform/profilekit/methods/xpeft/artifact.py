@@ -4,7 +4,7 @@ a profile is a few hundred bytes:
     header      magic (PKXH hard, PKXS soft), version, pool sha256, N, k, L, flags       48 bytes
     masks       hard: two bit arrays of N bits per layer, 2·⌈N/8⌉·L bytes; soft: 2·N·L float32
     labels      shared head: one bit per label of the pool's shared head (the labels it scores)
-    prior       flag PRIOR: one float32 per scored label
+    prior       flags SHARED_HEAD and PRIOR: one float32 per scored label
     layer norm  flag LAYER_NORM: ln_weight then ln_bias, 2·L·b float32
 
 A profile with its own head keeps the head and its label names in the extras (safetensors). The
@@ -112,7 +112,7 @@ def save(state: XPeftState, ctx: EngineContext) -> Artifact:
     logits = state.mask_logits.detach().cpu()
     L, _, N = logits.shape
     flags = (LAYER_NORM if config.layer_norm else 0) | (SHARED_HEAD if state.shared_head else 0) | \
-        (PRIOR if state.prior is not None else 0)
+        (PRIOR if config.prior else 0)  # the prior itself is stored only with the shared head
     if config.mask == "hard":
         payload = encode_hard(selection(logits, config.k), state.pool_hash, config.k, flags)
     else:
@@ -174,7 +174,7 @@ def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
         tensors, metadata = read_extras(artifact.extras)
         labels = tuple(json.loads(metadata["header"])["labels"])
     state = XPeftState(config, replace(ctx, pool=pool), labels, generator=None)
-    if config.prior:
+    if state.shared_head and config.prior:
         state.prior = reader.floats(len(labels))
     if config.layer_norm:
         state.ln_weight, state.ln_bias = reader.floats(L, b), reader.floats(L, b)

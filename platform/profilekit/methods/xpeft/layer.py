@@ -27,7 +27,7 @@ class XPeftState(ProfileState):
         if self.shared_head:
             if pool.head is None:
                 raise ValueError("head='shared' needs a warm pool with a shared head")
-            if not config.prior:
+            if not config.prior:  # the paper's shared head: every label of the pool
                 self.labels = tuple(pool.head.labels)
             missing = sorted(set(self.labels) - set(pool.head.labels))
             if missing:
@@ -43,7 +43,7 @@ class XPeftState(ProfileState):
             self.ln_bias = nn.Parameter(torch.zeros(L, b))
         else:
             self.ln_weight = self.ln_bias = None
-        if config.prior:
+        if config.prior and self.shared_head:
             self.prior = nn.Parameter(torch.zeros(len(self.labels)))
         if not self.shared_head:
             self.init_head(ctx.hidden_size, generator)
