@@ -21,6 +21,14 @@ class TrainingDataError(ProfilekitError):
     """A profile's examples cannot be trained on (too few rows, one label, empty texts, …)."""
 
 
+class UntrainableProfiles(TrainingDataError):
+    """A job names profiles it could not train. `profiles` lists {"id", "rows", "labels", "reason"} of each."""
+
+    def __init__(self, message: str, profiles: list[dict] | None = None):
+        super().__init__(message)
+        self.profiles = profiles or []
+
+
 class UnknownMethodError(ProfilekitError):
     """No method is registered under that name."""
 

@@ -3,7 +3,8 @@ line, the API and the workers. Imports no torch: a job names its pool, and the w
 
 - `TrainConfig`: the training settings a job may set, each with its bounds (422 at the API, a
   `pydantic.ValidationError` naming the field in the library and on the command line).
-- `check_training`: method name, method config and pool refused before anything is queued.
+- `check_training`: method name, method config and pool refused before anything is queued;
+  `check_trainable`: profiles without enough rows or labels refused, all named.
 - `create_training_jobs`, `create_pool_job`: jobs rows in the database; `enqueue` sends their ids
   through Celery.
 """
@@ -15,13 +16,15 @@ import re
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
 
-from profilekit.errors import ConfigError
+from profilekit.data.profiles import MIN_ROWS, untrainable_reason
+from profilekit.errors import ConfigError, UntrainableProfiles
 from profilekit.settings import Settings
 from profilekit.store import repo
 from profilekit.store.models import JOB_KINDS, JOB_STATES
 
 __all__ = ["JOB_KINDS", "JOB_STATES", "FINAL_STATES", "RUN_JOB", "TRAINING_QUEUE", "TrainConfig", "check_training",
-           "create_pool_job", "create_training_jobs", "default_pool", "enqueue", "make_celery", "method_name"]
+           "check_trainable", "create_pool_job", "create_training_jobs", "default_pool", "untrainable", "enqueue",
+           "make_celery", "method_name"]
 
 RUN_JOB = "profilekit.run_job"
 TRAINING_QUEUE = "training"
@@ -42,7 +45,8 @@ class TrainConfig:
     patience: int = Field(3, ge=1, le=100, description="Epochs without a better holdout loss before a profile "
                                                        "stops.")
     holdout_fraction: float = Field(0.3, ge=0.05, le=0.5, description="Share of each label's rows held out.")
-    min_rows: int = Field(3, ge=3, le=100_000, description="Rows a profile needs to be trained.")
+    min_rows: int = Field(MIN_ROWS, ge=3, le=100_000, description="Rows a profile needs to be trained; jobs "
+                          "refuse profiles with fewer (the same default as uploads and onboarding).")
     warmup_ratio: float = Field(0.0, ge=0.0, le=0.5, description="Share of a profile's steps spent warming up.")
     eval_batch_size: int = Field(128, ge=1, le=4096, description="Rows per forward when scoring the holdout.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds splits, initialisation, shuffling and noise.")
@@ -82,14 +86,37 @@ def check_training(method: str, method_config: dict | None = None, pool: str | N
     return spec.name
 
 
+def untrainable(session, profile_ids: list[str], train: TrainConfig) -> list[dict]:
+    """The profiles a job could not train (too few examples, one label): {"id", "rows", "labels", "reason"}."""
+    counts = repo.example_counts(session, profile_ids=profile_ids)
+    refused = []
+    for profile_id in profile_ids:
+        rows, labels = counts.get(profile_id, (0, 0))
+        reason = untrainable_reason(rows, labels, min_rows=train.min_rows)
+        if reason:
+            refused.append({"id": profile_id, "rows": rows, "labels": labels, "reason": reason})
+    return refused
+
+
+def check_trainable(session, profile_ids: list[str], train: TrainConfig) -> None:
+    """Refuse, before anything is queued, what a job could not train; raises UntrainableProfiles naming
+    every such profile."""
+    refused = untrainable(session, profile_ids, train)
+    if refused:
+        names = ", ".join(r["id"] for r in refused[:10]) + (" …" if len(refused) > 10 else "")
+        raise UntrainableProfiles(f"{len(refused)} profile(s) cannot be trained: {names}; first: "
+                                  f"{refused[0]['reason']}", refused)
+
+
 def create_training_jobs(session, *, profile_ids: list[str], method: str, pool: str | None,
                          train: TrainConfig | dict | None = None, method_config: dict | None = None,
                          tenant: str = "default", per_job: int = 16, max_attempts: int = 3,
                          idempotency_key: str | None = None) -> list:
     """Training jobs for these profiles (not yet sent to the broker): `per_job` profiles share one job's
-    batches. The method, its config and the training settings are checked first."""
+    batches. The method, its config, the training settings and the profiles' examples are checked first."""
     method = check_training(method, method_config, pool)
     train = train if isinstance(train, TrainConfig) else TrainConfig(**(train or {}))
+    check_trainable(session, profile_ids, train)
     from dataclasses import asdict
 
     params = {"method": method, "pool": pool if method_uses_pool(method) else None, "train": asdict(train),

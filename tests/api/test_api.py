@@ -163,8 +163,11 @@ def test_news_authors_and_lamp2_pair_upload(server):
         sample = SHARED / "data" / "lamp2-format-sample"
         files = {"questions": ("q.json", (sample / "LaMP_22_dev_questions.json").read_bytes()),
                  "outputs": ("o.json", (sample / "LaMP_22_dev_outputs.json").read_bytes())}
-        lamp = http.post("/v1/datasets", files=files)
+        lamp = http.post("/v1/datasets", files=files)  # the default min_rows (10) keeps one of its three users
         assert lamp.status_code == 200, lamp.text
+        assert [p["external_id"] for p in lamp.json()["profiles"]] == ["lamp-112"]
+        assert lamp.json()["skipped_authors"] == 2
+        lamp = http.post("/v1/datasets?min_rows=3", files=files)
         questions = json.loads((sample / "LaMP_22_dev_questions.json").read_text())
         assert {p["external_id"] for p in lamp.json()["profiles"]} == {f"lamp-{q['id']}" for q in questions}
         broken = http.post("/v1/datasets", files={"questions": ("q.json", b"[{\"nope\": 1}]")})
@@ -173,10 +176,28 @@ def test_news_authors_and_lamp2_pair_upload(server):
             folder = REPO / "tests" / "data" / "lamp"
             files = {"questions": ("q.json", (folder / f"{task}_dev_questions.json").read_bytes()),
                      "outputs": ("o.json", (folder / f"{task}_dev_outputs.json").read_bytes())}
-            answer = http.post("/v1/datasets", files=files)
+            answer = http.post("/v1/datasets?min_rows=1", files=files)
             assert answer.status_code == 200, answer.text
             # LaMP_1: the author's own papers and as many of other authors' papers (labelled mine / other)
             assert {p["rows"] for p in answer.json()["profiles"]} == {2 * items if task == "LaMP_1" else items}
+
+
+def test_a_job_refuses_up_front_the_profiles_it_cannot_train(server):
+    with server.http(server.client) as http:
+        ids = onboard(http, "ivy")
+        small = http.post("/v1/profiles", json={"external_id": "small"}).json()["id"]
+        http.post(f"/v1/profiles/{small}/examples", content="text,category\na,X\nb,Y\nc,X\n",
+                  headers={"Content-Type": "text/csv"}).raise_for_status()
+        empty = http.post("/v1/profiles", json={"external_id": "empty"}).json()["id"]
+        answer = http.post("/v1/jobs", json={"profile_ids": [ids["ivy"], small, empty], "method": "head_only"})
+        assert answer.status_code == 422, answer.text
+        refused = answer.json()["detail"]["profiles"]
+        assert [(p["id"], p["rows"]) for p in refused] == [(small, 3), (empty, 0)]
+        assert "at least 10" in refused[0]["reason"] and small in answer.json()["detail"]["message"]
+        assert http.get("/v1/jobs").json() == []  # nothing was queued
+        lowered = http.post("/v1/jobs", json={"profile_ids": [small], "method": "head_only",
+                                              "train": {"min_rows": 3}})
+        assert lowered.status_code == 202, lowered.text
 
 
 def test_idempotency_key_cancel_and_listing(server):

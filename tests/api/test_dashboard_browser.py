@@ -122,7 +122,11 @@ def test_operator_sees_queue_progress_and_memory(server, page, tmp_path):
     empty = new_profile(api, "dee", examples=False)
     start_job(api, hard, "xpeft_hard")
     start_job(api, [head], "head_only")
-    start_job(api, [empty], "xpeft_hard")  # no examples: this job fails
+    assert api.post("/v1/jobs", json={"profile_ids": [empty]}).status_code == 422  # refused up front
+    with server.runtime.sessions() as session:  # a job whose profile lost its examples after it was queued
+        repo.create_job(session, kind="train", profile_ids=[empty], tenant="acme",
+                        params={"method": "head_only", "train": {"epochs": 1}})
+        session.commit()
     assert sorted(server.run_queued_jobs()) == ["failed", "succeeded", "succeeded"]
     start_job(api, [hard[0]], "xpeft_hard")  # retrained: its first artifact is no longer current
     assert server.run_queued_jobs() == ["succeeded"]

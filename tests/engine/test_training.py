@@ -1,3 +1,5 @@
+from dataclasses import replace
+
 import pytest
 import torch
 
@@ -46,7 +48,15 @@ def test_split_is_stratified_seeded_and_keeps_a_holdout():
 ])
 def test_bad_training_data_is_refused_before_training(tiny_engine, data, message):
     with pytest.raises(TrainingDataError, match=message):
-        train_profiles(tiny_engine, [profile("good"), data], "head_only", config=FAST)
+        train_profiles(tiny_engine, [profile("good"), data], "head_only", config=replace(FAST, min_rows=3))
+
+
+def test_the_default_minimum_is_the_one_of_uploads_and_onboarding(tiny_engine):
+    from profilekit.data import MIN_ROWS
+
+    assert TrainConfig().min_rows == MIN_ROWS
+    with pytest.raises(TrainingDataError, match=f"at least {MIN_ROWS}"):
+        train_profiles(tiny_engine, [profile("small", n_per_label=MIN_ROWS // 2 - 1)], "head_only", config=FAST)
 
 
 def test_many_profiles_in_one_step_get_the_gradients_of_separate_runs(tiny_engine):

@@ -5,8 +5,10 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from sqlalchemy import func, select
 
+from profilekit.errors import UntrainableProfiles
 from profilekit.jobs import create_training_jobs, default_pool
 from profilekit.runner import run_job
 from profilekit.serving import EngineCache
@@ -77,11 +79,18 @@ def test_a_retry_after_a_crash_leaves_exactly_one_current_artifact(sessions, set
 
 def test_bad_data_fails_the_job_with_a_clear_error_and_the_worker_goes_on(sessions, settings):
     with sessions() as session:
-        single = add_profile(session, "one-label", labels=("politics",))
+        single = add_profile(session, "one-label", n_per_label=12, labels=("politics",))
         empty = repo.create_profile(session, external_id="empty")
         good = add_profile(session, "good")
-        bad_single = queue(session, settings, [single], method="head_only")
-        bad_empty = queue(session, settings, [empty], method="head_only")
+        with pytest.raises(UntrainableProfiles) as refused:  # refused before anything is queued
+            queue(session, settings, [good, single, empty], method="head_only")
+        assert [p["id"] for p in refused.value.profiles] == [single.id, empty.id]
+        assert "single label" in refused.value.profiles[0]["reason"] and refused.value.profiles[1]["rows"] == 0
+        # what a worker may still meet: data that changed after the job was queued
+        bad_single = repo.create_job(session, kind="train", profile_ids=[single.id],
+                                     params={"method": "head_only", "train": {"epochs": 1}})[0].id
+        bad_empty = repo.create_job(session, kind="train", profile_ids=[empty.id],
+                                    params={"method": "head_only", "train": {"epochs": 1}})[0].id
         unknown_pool, _ = repo.create_job(session, kind="train", profile_ids=[good.id],
                                           params={"method": "xpeft_hard", "pool": "f" * 64})
         session.commit()

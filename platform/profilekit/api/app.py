@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from profilekit.api.metrics import Metrics
 from profilekit.api.runtime import Runtime
 from profilekit.data import DataError
-from profilekit.errors import Conflict, NotFound, NotTrained, ProfilekitError
+from profilekit.errors import Conflict, NotFound, NotTrained, ProfilekitError, UntrainableProfiles
 from profilekit.settings import Settings, get_settings
 
 
@@ -35,6 +35,8 @@ def error_response(exc: ProfilekitError) -> JSONResponse:
         return JSONResponse({"detail": {"message": str(exc), "profiles": exc.profiles}}, status_code=409)
     if isinstance(exc, Conflict):
         return JSONResponse({"detail": str(exc)}, status_code=409)
+    if isinstance(exc, UntrainableProfiles):
+        return JSONResponse({"detail": {"message": str(exc), "profiles": exc.profiles}}, status_code=422)
     if isinstance(exc, DataError):
         return JSONResponse({"detail": str(exc), "errors": exc.errors}, status_code=422)
     return JSONResponse({"detail": str(exc)}, status_code=422)

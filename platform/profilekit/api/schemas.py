@@ -65,8 +65,9 @@ class ProfilePage(BaseModel):
 
 
 class UploadResult(BaseModel):
-    profiles: list[dict]  # {id, external_id, added}
+    profiles: list[dict]  # {id, external_id, added} or {id, external_id, rows}
     rows: int
+    skipped_authors: int = Field(0, description="Authors left out: fewer than min_rows rows")
 
 
 class TrainRequest(RequestBody):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from profilekit.cli.common import progress_bar, table
+from profilekit.data import MIN_ROWS
 
 EXAMPLE = "profilekit eval --data ../shared/data/news-authors/news_authors.jsonl --out eval-out"
 
@@ -33,7 +34,8 @@ def add_commands(commands) -> None:
     p.add_argument("--out", required=True, help="output folder (results.csv, summary, plots); reused to resume")
     p.add_argument("--methods", default=",".join(DEFAULT_METHODS),
                    help=f"comma-separated subset of: {', '.join(METHODS)}")
-    p.add_argument("--min-rows", type=int, default=20, help="authors with at least this many rows are evaluated")
+    p.add_argument("--min-rows", type=int, default=MIN_ROWS,
+                   help=f"authors with at least this many rows are evaluated (default {MIN_ROWS})")
     p.add_argument("--max-rows", type=int, default=None,
                    help="use a seeded random sample of at most this many rows per author (default: all)")
     p.add_argument("--pool-size", type=int, default=100, help="N of the random and the warm pools")

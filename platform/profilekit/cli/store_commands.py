@@ -8,6 +8,7 @@ import sys
 import time
 
 from profilekit.cli.common import progress_bar, table
+from profilekit.data import MIN_ROWS
 from profilekit.jobs import FINAL_STATES, JOB_STATES
 from profilekit.settings import get_settings
 
@@ -74,7 +75,7 @@ def onboard(args) -> int:
         if not profiles:
             print(f"profilekit: no author in {args.file} has {args.min_rows} rows or more", file=sys.stderr)
             return 2
-        train = {"epochs": args.epochs} if args.epochs else {}
+        train = {"min_rows": max(3, args.min_rows)} | ({"epochs": args.epochs} if args.epochs else {})
         jobs = create_training_jobs(session, profile_ids=[p.id for p in profiles], method=args.method,
                                     pool=default_pool(settings, session, "default"), train=train,
                                     per_job=args.profiles_per_job)
@@ -189,7 +190,8 @@ def add_commands(commands) -> None:
 
     p = commands.add_parser("onboard", help="import a LaMP-style file, one profile per author, and train")
     p.add_argument("file", help="JSONL/CSV rows of text, category, author; or a LaMP-2 *_questions.json")
-    p.add_argument("--min-rows", type=int, default=20)
+    p.add_argument("--min-rows", type=int, default=MIN_ROWS,
+                   help=f"authors with at least this many rows become profiles (default {MIN_ROWS})")
     p.add_argument("--method", default="xpeft-hard")
     p.add_argument("--epochs", type=int, default=None)
     p.add_argument("--profiles-per-job", type=int, default=16, help="profiles packed into one training job")

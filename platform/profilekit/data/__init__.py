@@ -6,6 +6,7 @@ from pathlib import Path
 
 from profilekit.data.lamp import LampData, Question, parse_lamp, read_lamp
 from profilekit.data.profiles import (
+           MIN_ROWS,
            ProfileData,
            Split,
            profile_seed,
@@ -18,6 +19,6 @@ from profilekit.data.rows import DataError, Row, parse_rows, read_rows
 # ../shared/data/news-authors beside a checkout of this repository (the demo's and benchmarks' default)
 NEWS_AUTHORS = Path(__file__).resolve().parents[4] / "shared" / "data" / "news-authors" / "news_authors.jsonl"
 
-__all__ = ["NEWS_AUTHORS", "DataError", "LampData", "ProfileData", "Question", "Row", "Split", "parse_lamp",
+__all__ = ["MIN_ROWS", "NEWS_AUTHORS", "DataError", "LampData", "ProfileData", "Question", "Row", "Split", "parse_lamp",
            "parse_rows", "profile_seed", "profiles_by_author", "read_lamp", "read_rows", "split_profile",
            "validate_profile"]

@@ -9,7 +9,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from profilekit.data import ProfileData, Row, profile_seed, split_profile
+from profilekit.data import MIN_ROWS, ProfileData, Row, profile_seed, split_profile
 from profilekit.errors import ProfilekitError
 
 
@@ -62,7 +62,7 @@ DEFAULT_METHODS = ("head_only", "xpeft_hard", "xpeft_hard_warm_prior", "xpeft_ha
 class EvalConfig:
     data: str  # LaMP-style file (JSONL, CSV or a LaMP questions file)
     methods: tuple[str, ...] = DEFAULT_METHODS
-    min_rows: int = 20  # authors with at least this many rows are the evaluated profiles
+    min_rows: int = MIN_ROWS  # authors with at least this many rows are the evaluated profiles
     max_rows: int | None = None  # a seeded random sample of at most this many rows per author
     pool_size: int = 100  # N of the random and the warm pools
     warm_min_rows: int = 3  # authors with at least this many rows (two categories) can build a warm pool

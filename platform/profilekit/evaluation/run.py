@@ -67,7 +67,8 @@ class Evaluation:
         self.random_pool = self.engine.pool
         self.pools: dict[tuple[str, int], object] = {}
         self.train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size,
-                                        profiles_per_step=config.profiles_per_step, seed=config.seed)
+                                        profiles_per_step=config.profiles_per_step, seed=config.seed,
+                                        min_rows=3)  # the plan chose the profiles (--min-rows)
         self._check_methods()
 
     def _check_methods(self) -> None:

@@ -12,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from profilekit.data.profiles import MIN_ROWS
 from profilekit.errors import IdempotencyConflict, NotFound
 from profilekit.store.models import Artifact, Example, Job, JobEvent, Pool, Profile, TenantPool, now
 
@@ -98,7 +99,8 @@ def create_profile(session: Session, *, tenant: str = "default", external_id: st
     return profile
 
 
-def upsert_author_profiles(session: Session, *, rows, tenant: str = "default", min_rows: int = 1) -> list[Profile]:
+def upsert_author_profiles(session: Session, *, rows, tenant: str = "default",
+                           min_rows: int = MIN_ROWS) -> list[Profile]:
     """One profile per author (external_id = author) with at least `min_rows` rows; rows already stored
     for that profile (same text and label) are not added twice."""
     by_author: dict[str, list] = {}
@@ -137,6 +139,13 @@ def largest_profiles(session: Session, *, tenant: str, count: int) -> list[str]:
              .having(func.count(func.distinct(Example.label)) >= 2)
              .order_by(func.count().desc(), Example.profile_id).limit(count))
     return list(session.scalars(query))
+
+
+def example_counts(session: Session, *, profile_ids: list[str]) -> dict[str, tuple[int, int]]:
+    """profile id → (examples, distinct labels), one grouped query; profiles without examples are absent."""
+    query = (select(Example.profile_id, func.count(), func.count(func.distinct(Example.label)))
+             .where(Example.profile_id.in_(profile_ids)).group_by(Example.profile_id))
+    return {pid: (rows, labels) for pid, rows, labels in session.execute(query)}
 
 
 def examples_of(session: Session, *, profile_id: str) -> list[Example]:

@@ -10,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from profilekit.api.deps import CurrentKey, RuntimeDep
 from profilekit.api.schemas import UploadResult
 from profilekit.api.services import uploads as service
-from profilekit.data import DataError
+from profilekit.data import MIN_ROWS, DataError
 
 router = APIRouter(tags=["uploads"])
 
@@ -46,10 +46,10 @@ async def upload_examples(profile_id: str, request: Request, caller: CurrentKey,
 
 @router.post("/datasets", response_model=UploadResult, openapi_extra={"requestBody": UPLOAD_BODY})
 async def upload_dataset(request: Request, caller: CurrentKey, runtime: RuntimeDep,
-                         min_rows: int = Query(1, ge=1, le=100_000)):
+                         min_rows: int = Query(MIN_ROWS, ge=1, le=100_000)):
     """A LaMP-style dataset of many authors: JSONL/CSV rows of text, category, author, or the LaMP-2
     pair as multipart form files `questions` and `outputs`. Creates or updates one profile per author
-    (external_id = author) with at least `min_rows` rows."""
+    (external_id = author) with at least `min_rows` rows; `skipped_authors` counts the others."""
     body = await read_limited(request, runtime.settings.max_upload_bytes)
     content_type = request.headers.get("content-type", "")
     if not content_type.startswith("multipart/form-data"):

@@ -9,7 +9,7 @@ from collections import Counter
 from profilekit.api.auth import Caller
 from profilekit.api.schemas import UploadResult
 from profilekit.api.services.profiles import visible_profile
-from profilekit.data import DataError, parse_lamp, parse_rows
+from profilekit.data import MIN_ROWS, DataError, parse_lamp, parse_rows
 from profilekit.store import repo
 
 
@@ -31,7 +31,7 @@ def add_examples(sessions, caller: Caller, profile_id: str, body: bytes, content
 
 
 def add_dataset(sessions, caller: Caller, *, body: bytes | None = None, content_type: str = "",
-                questions: bytes | None = None, outputs: bytes | None = None, min_rows: int = 1) -> UploadResult:
+                questions: bytes | None = None, outputs: bytes | None = None, min_rows: int = MIN_ROWS) -> UploadResult:
     """JSONL/CSV/JSON rows with authors, or a LaMP questions (and outputs) file of any classification task
     (data/lamp.py; each question is a user, its profile items its rows): one profile per author
     (external_id = author) with at least `min_rows` rows, created or extended."""
@@ -42,4 +42,4 @@ def add_dataset(sessions, caller: Caller, *, body: bytes | None = None, content_
         profiles = repo.upsert_author_profiles(session, rows=rows, tenant=caller.tenant, min_rows=min_rows)
         session.commit()
         return UploadResult(profiles=[{"id": p.id, "external_id": p.external_id, "rows": counts[p.external_id]}
-                                      for p in profiles], rows=len(rows))
+                                      for p in profiles], rows=len(rows), skipped_authors=len(counts) - len(profiles))
