@@ -24,7 +24,7 @@ FLOORS = [
     ("profilekit.engine", 3, "engine"),
     ("profilekit.training", 4, "training"), ("profilekit.serving", 4, "serving"),
     ("profilekit.runner", 5, "workers"), ("workers", 5, "workers"), ("profilekit.evaluation", 5, "evaluation"),
-    ("profilekit.api", 5, "api"),
+    ("profilekit.api", 5, "api"), ("profilekit.client", 5, "client"),
     ("bench", 6, "bench"),
     ("profilekit.cli", 7, "cli"),
 ]
@@ -114,11 +114,12 @@ rows = "\n".join(json.dumps({"text": f"news {i}", "category": "A" if i % 2 else 
 with TestClient(create_app(settings)) as client:
     codes = [client.post("/v1/profiles", json={"external_id": "bob"}, headers=auth).status_code]
     bob = client.get("/v1/profiles", headers=auth).json()["items"][0]["id"]
-    codes.append(client.post(f"/v1/profiles/{bob}/examples", content="text,category\nhi,A\nho,B\n",
+    codes.append(client.post(f"/v1/profiles/{bob}/examples", content="text,category\nhi,A\nho,B\nhu,A\n",
                              headers=auth | {"Content-Type": "text/csv"}).status_code)
     codes.append(client.post("/v1/datasets", content=rows,
                              headers=auth | {"Content-Type": "application/x-ndjson"}).status_code)
-    job = client.post("/v1/jobs", json={"profile_ids": [bob], "method": "xpeft_hard"}, headers=auth)
+    job = client.post("/v1/jobs", json={"profile_ids": [bob], "method": "xpeft_hard", "train": {"min_rows": 3}},
+                      headers=auth)
     codes += [job.status_code, client.get(f"/v1/jobs/{job.json()['id']}", headers=auth).status_code,
               client.get("/v1/jobs", headers=auth).status_code, client.get("/readyz").status_code,
               client.get("/metrics").status_code]
@@ -131,6 +132,13 @@ def test_the_api_onboards_and_queues_jobs_without_importing_torch(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-1] == "False", done.stdout
     assert done.stdout.startswith("[201, 200, 200, 202, 200, 200, 200, 200]"), done.stdout
+
+
+def test_the_client_imports_no_torch(tmp_path):
+    done = run_fresh("import sys\nfrom profilekit.client import AsyncClient, Client\nprint('torch' in sys.modules)",
+                     tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split() == ["False"], done.stdout
 
 
 @pytest.mark.parametrize("argv", [["keys", "create", "--tenant", "acme"], ["jobs"], ["db", "upgrade"],
