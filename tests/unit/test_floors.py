@@ -141,7 +141,7 @@ def test_the_client_imports_no_torch(tmp_path):
     assert done.stdout.split() == ["False"], done.stdout
 
 
-@pytest.mark.parametrize("argv", [["keys", "create", "--tenant", "acme"], ["jobs"], ["db", "upgrade"],
+@pytest.mark.parametrize("argv", [["keys", "create", "--tenant", "acme"], ["jobs"], ["profiles"], ["db", "upgrade"],
                                   ["pools", "list"], ["pools", "set-default", "random"]])
 def test_store_commands_run_without_importing_torch(tmp_path, argv):
     done = run_fresh(f"import sys\nfrom profilekit.cli import main\ncode = main({argv!r})\n"

@@ -1,8 +1,11 @@
-"""The `profilekit` command line."""
+"""The `profilekit` command line. onboard, jobs, predict and profiles work on the local store
+(PROFILEKIT_DATABASE_URL; by default SQLite in ./data) or, given --url or PROFILEKIT_URL, through a
+running service's HTTP API with --api-key or PROFILEKIT_API_KEY."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -12,6 +15,9 @@ def build_parser() -> argparse.ArgumentParser:
     from profilekit.data import NEWS_AUTHORS
 
     parser = argparse.ArgumentParser(prog="profilekit", description=__doc__)
+    parser.add_argument("--url", help="a running service (env PROFILEKIT_URL): onboard, jobs, predict and profiles "
+                        "then go through its HTTP API instead of the database")
+    parser.add_argument("--api-key", help="the key for --url (env PROFILEKIT_API_KEY)")
     commands = parser.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("demo", help="end-to-end demo through the library on the embedded defaults")
@@ -43,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_bench(argv[1:])
     args = build_parser().parse_args(argv)
+    url = args.url or os.environ.get("PROFILEKIT_URL")
     try:
+        if url and getattr(args, "remote", None):
+            from profilekit.client import Client
+
+            with Client(url, args.api_key or os.environ.get("PROFILEKIT_API_KEY")) as client:
+                return args.remote(args, client)
         return args.func(args)
     except (ProfilekitError, ValidationError) as exc:
         print(f"profilekit: error: {exc}", file=sys.stderr)

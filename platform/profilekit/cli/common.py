@@ -13,3 +13,35 @@ def table(rows: list[list], header: list[str]) -> str:
     cells = [header] + [["" if c is None else str(c) for c in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+def jobs_table(jobs: list[dict]) -> str:
+    """Jobs as the API answers them (JobOut), local or remote."""
+    rows = [[j["id"], j["kind"], j["state"], len(j["profile_ids"]), j["params"].get("method", ""),
+             f"{j['progress'].get('step', 0)}/{j['progress'].get('total_steps', 0)}", j["attempts"],
+             str(j["created_at"])[:19].replace("T", " "), j["error"] or ""] for j in jobs]
+    return table(rows, ["job", "kind", "state", "profiles", "method", "steps", "attempts", "created", "error"])
+
+
+def profiles_table(profiles: list[dict]) -> str:
+    """Profiles as the API answers them (ProfileOut), local or remote."""
+    def artifact(p, key):
+        a = p["artifact"]
+        if a is None:
+            return "-"
+        return a["method"] if key == "method" else a["stored_bytes"] if key == "bytes" else \
+            f"{a['metrics'].get('accuracy', float('nan')):.3f}"
+
+    rows = [[p["id"], p["external_id"] or "", p["tenant"], p["status"], p["examples"], artifact(p, "method"),
+             artifact(p, "accuracy"), artifact(p, "bytes")] for p in profiles]
+    return table(rows, ["profile", "external id", "tenant", "status", "examples", "method", "accuracy",
+                        "stored bytes"])
+
+
+def predictions_text(texts: list[str], predictions: list[dict]) -> str:
+    """One line per text: label, the top three scores, the text."""
+    lines = []
+    for text, prediction in zip(texts, predictions, strict=True):
+        top = sorted(prediction["scores"].items(), key=lambda kv: -kv[1])[:3]
+        lines.append(f"{prediction['label']}\t" + " ".join(f"{k}={v:.2f}" for k, v in top) + f"\t{text}")
+    return "\n".join(lines)

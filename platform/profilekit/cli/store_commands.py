@@ -1,4 +1,5 @@
-"""Commands on the store and the job queue: db, worker, onboard, jobs, predict."""
+"""Commands on the store and the job queue: db, worker, onboard, jobs, predict, profiles. With --url (or
+PROFILEKIT_URL) onboard, jobs, predict and profiles talk to a running service instead (cli/remote.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import subprocess
 import sys
 import time
 
-from profilekit.cli.common import progress_bar, table
+from profilekit.cli import remote
+from profilekit.cli.common import jobs_table, predictions_text, profiles_table, progress_bar, table
 from profilekit.data import MIN_ROWS
 from profilekit.jobs import FINAL_STATES, JOB_STATES
 from profilekit.settings import get_settings
@@ -62,7 +64,7 @@ def _start_embedded_worker() -> subprocess.Popen:
 
 def onboard(args) -> int:
     from profilekit.data import read_rows
-    from profilekit.jobs import create_training_jobs, default_pool, enqueue, make_celery
+    from profilekit.jobs import TrainConfig, create_training_jobs, default_pool, enqueue, make_celery, untrainable
     from profilekit.store import repo
     from profilekit.store.migrate import upgrade
 
@@ -76,6 +78,11 @@ def onboard(args) -> int:
             print(f"profilekit: no author in {args.file} has {args.min_rows} rows or more", file=sys.stderr)
             return 2
         train = {"min_rows": max(3, args.min_rows)} | ({"epochs": args.epochs} if args.epochs else {})
+        refused = {r["id"]: r["reason"] for r in untrainable(session, [p.id for p in profiles], TrainConfig(**train))}
+        for profile in profiles:
+            if profile.id in refused:
+                print(f"not trained: {profile.external_id} ({refused[profile.id]})", file=sys.stderr)
+        profiles = [p for p in profiles if p.id not in refused]
         jobs = create_training_jobs(session, profile_ids=[p.id for p in profiles], method=args.method,
                                     pool=default_pool(settings, session, "default"), train=train,
                                     per_job=args.profiles_per_job)
@@ -147,16 +154,33 @@ def _print_profiles(sessions, authors: dict[str, str], job_ids: list[str]) -> No
 
 
 def jobs(args) -> int:
+    from profilekit.api.services.jobs import job_out
     from profilekit.store import repo
     from profilekit.store.migrate import upgrade
 
     upgrade(get_settings().resolved_database_url)  # a fresh embedded store has no tables yet
+    sessions = _sessions()
+    if args.wait and args.job:
+        _wait(sessions, args.job)
+    with sessions() as session:
+        found = [repo.get_job(session, job_id=j) for j in args.job] if args.job else \
+            repo.list_jobs(session, state=args.state, limit=args.limit)
+        found = [job_out(j).model_dump(mode="json") for j in found]
+    print(jobs_table(found))
+    return 0 if not args.wait or all(j["state"] == "succeeded" for j in found) else 1
+
+
+def profiles(args) -> int:
+    from profilekit.api.auth import Caller
+    from profilekit.api.services.profiles import list_profiles
+    from profilekit.store.migrate import upgrade
+
+    upgrade(get_settings().resolved_database_url)
     with _sessions()() as session:
-        found = repo.list_jobs(session, state=args.state, limit=args.limit)
-        rows = [[j.id, j.kind, j.state, len(j.profile_ids), j.params.get("method", ""),
-                 f"{j.progress.get('step', 0)}/{j.progress.get('total_steps', 0)}", j.attempts,
-                 j.created_at.strftime("%Y-%m-%d %H:%M:%S"), j.error or ""] for j in found]
-    print(table(rows, ["job", "kind", "state", "profiles", "method", "steps", "attempts", "created", "error"]))
+        page = list_profiles(session, Caller("local", "default", "admin"), cursor=args.cursor, limit=args.limit)
+    print(profiles_table([p.model_dump(mode="json") for p in page.items]))
+    if page.next_cursor:
+        print(f"more: --cursor {page.next_cursor}", file=sys.stderr)
     return 0
 
 
@@ -168,9 +192,7 @@ def predict(args) -> int:
         states = load_states(session, profile_ids=[args.profile], engines=engines, cache=ArtifactCache(1))
     state, _ = states[args.profile]
     predictions = engines.engine().predict(args.texts, [state] * len(args.texts))
-    for text, prediction in zip(args.texts, predictions, strict=True):
-        top = sorted(prediction.scores.items(), key=lambda kv: -kv[1])[:3]
-        print(f"{prediction.label}\t" + " ".join(f"{k}={v:.2f}" for k, v in top) + f"\t{text}")
+    print(predictions_text(args.texts, [{"label": p.label, "scores": p.scores} for p in predictions]))
     return 0
 
 
@@ -198,14 +220,21 @@ def add_commands(commands) -> None:
     p.add_argument("--wait", action="store_true", help="show progress until the jobs end, then the results")
     p.add_argument("--no-worker", action="store_true",
                    help="embedded mode: do not start a worker for --wait (one is already running)")
-    p.set_defaults(func=onboard)
+    p.set_defaults(func=onboard, remote=remote.onboard)
 
-    p = commands.add_parser("jobs", help="list training jobs")
+    p = commands.add_parser("jobs", help="list training jobs, or show (and --wait for) the named ones")
+    p.add_argument("job", nargs="*", help="job ids (default: the latest jobs)")
     p.add_argument("--state", choices=JOB_STATES)
     p.add_argument("--limit", type=int, default=50)
-    p.set_defaults(func=jobs)
+    p.add_argument("--wait", action="store_true", help="with job ids: show progress until they end")
+    p.set_defaults(func=jobs, remote=remote.jobs)
 
     p = commands.add_parser("predict", help="predict labels for texts with a profile's current artifact")
     p.add_argument("--profile", required=True)
     p.add_argument("texts", nargs="+")
-    p.set_defaults(func=predict)
+    p.set_defaults(func=predict, remote=remote.predict)
+
+    p = commands.add_parser("profiles", help="list profiles: status, examples, method, accuracy, stored bytes")
+    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--cursor", help="continue after this profile id (printed when there are more)")
+    p.set_defaults(func=profiles, remote=remote.profiles)
