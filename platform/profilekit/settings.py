@@ -42,6 +42,14 @@ class Settings(BaseSettings):
     max_queue_rows: int = Field(default=4096, description="Rows waiting in the batcher before 429s.")
     artifact_cache_entries: int = Field(default=100_000, description="Hot profile states kept in memory.")
     max_upload_bytes: int = Field(default=32 * 2**20, description="Largest accepted upload (413 beyond).")
+    metrics_port: int | None = Field(
+        default=None, ge=1, le=65535, description="Serve /metrics on this port of its own (at metrics_host) "
+        "instead of the API's; the API's /metrics then answers 404.")
+    metrics_host: str = Field(default="127.0.0.1", description="Address of the metrics port (0.0.0.0: every "
+                              "interface, e.g. in a container).")
+    metrics_require_key: bool = Field(
+        default=False, description="The API's /metrics needs an admin key (Authorization: Bearer), as "
+        "Prometheus sends with `authorization: {credentials: …}`.")
     secret_key: str | None = Field(
         default=None, description="Signs dashboard session cookies. Embedded mode makes and keeps one in "
         "data_dir; at scale it must be set.")

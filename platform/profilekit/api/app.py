@@ -42,7 +42,19 @@ def error_response(exc: ProfilekitError) -> JSONResponse:
     return JSONResponse({"detail": str(exc)}, status_code=422)
 
 
+def route_template(request: Request) -> str:
+    """The matched route's full template (/v1/profiles/{profile_id}), whatever prefixes its router was
+    included under; "unmatched" for a path no route serves (one label for every unknown URL)."""
+    route = getattr(request.scope.get("route"), "path", None)
+    if route is None:
+        return "unmatched"
+    segments = request.url.path.rstrip("/").split("/")  # ["", "v1", "profiles", "abc"]
+    prefix = segments[:len(segments) - len(route.strip("/").split("/"))]  # the route's own: profiles/{id}
+    return "/".join(prefix) + route
+
+
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
+    from profilekit.api import openapi
     from profilekit.api.dashboard import views as dashboard
     from profilekit.api.routes import health, jobs, pools, predict, profiles, uploads
 
@@ -52,14 +64,21 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def lifespan(app: FastAPI):
         app.state.runtime = runtime or Runtime(settings)
         app.state.metrics = Metrics(app.state.runtime)
+        exporter = app.state.metrics.serve(settings.metrics_host, settings.metrics_port) \
+            if settings.metrics_port else None
         if settings.preload_model:
             await run_in_threadpool(lambda: app.state.runtime.serving)
         yield
+        if exporter is not None:
+            exporter.shutdown()
+            exporter.server_close()
         if runtime is None:
             app.state.runtime.close()
 
-    app = FastAPI(title="profilekit", version="1", lifespan=lifespan,
-                  description="Personalised predictions for very many profiles from one frozen encoder.")
+    app = FastAPI(title="profilekit", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="Personalised predictions for very many profiles from one frozen encoder. "
+                              "Send an API key as `Authorization: Bearer pk_…` (the Authorize button).")
+    openapi.install(app)
     for module in (profiles, uploads, jobs, pools, predict):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)
@@ -69,8 +88,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def measure(request: Request, call_next):
         began = time.perf_counter()
         response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
+        path = route_template(request)
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:
             metrics.observe(request.method, path, response.status_code, time.perf_counter() - began)

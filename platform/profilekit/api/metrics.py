@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import func, select
 
@@ -54,3 +54,8 @@ class Metrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+    def serve(self, host: str, port: int):
+        """These metrics on a port of their own (a thread); returns the server, to shut down."""
+        server, _ = start_http_server(port, addr=host, registry=self.registry)
+        return server

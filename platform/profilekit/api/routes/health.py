@@ -1,21 +1,30 @@
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
-from profilekit.api.deps import RuntimeDep
+from profilekit.api.deps import RuntimeDep, current_caller
 
 router = APIRouter(tags=["health"])
+READY = {"ready": True, "checks": {"database": "ok", "broker": "ok", "model": "ok"}}
+METRICS = ("# HELP profilekit_profiles Registered profiles\n# TYPE profilekit_profiles gauge\n"
+           "profilekit_profiles 983.0\n")
 
 
-@router.get("/healthz")
+def example(body, media_type: str = "application/json", status: int = 200) -> dict:
+    return {status: {"content": {media_type: {"example": body}}}}
+
+
+@router.get("/healthz", responses=example({"status": "ok"}))
 def healthz() -> dict:
     """The process is up."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=example(READY) | example(
+    {"ready": False, "checks": {"database": "ok", "broker": "error: connection refused", "model": "loading"}},
+    status=503))
 def readyz(runtime: RuntimeDep) -> JSONResponse:
     """Database reachable, broker reachable, model loaded (unless it loads on the first prediction)."""
     checks = {}
@@ -39,6 +48,14 @@ def readyz(runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics")
-def metrics(request: Request) -> Response:
+@router.get("/metrics", response_class=PlainTextResponse, responses=example(METRICS, "text/plain"))
+def metrics(request: Request, runtime: RuntimeDep) -> Response:
+    """Prometheus metrics of this process (requests by route template and status, latency, batch sizes,
+    queue depth, jobs by state, profiles, stored and cached bytes). With PROFILEKIT_METRICS_PORT they are
+    served on that port instead; with PROFILEKIT_METRICS_REQUIRE_KEY they need an admin key."""
+    settings = runtime.settings
+    if settings.metrics_port is not None:
+        raise HTTPException(404, f"metrics are served on port {settings.metrics_port}")
+    if settings.metrics_require_key and not current_caller(request, runtime).is_admin:
+        raise HTTPException(403, "metrics need an admin key")
     return Response(request.app.state.metrics.render(), media_type="text/plain; version=0.0.4")

@@ -4,6 +4,8 @@ parsing and inserts run off the event loop."""
 
 from __future__ import annotations
 
+import json
+
 from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -14,9 +16,25 @@ from profilekit.data import MIN_ROWS, DataError
 
 router = APIRouter(tags=["uploads"])
 
-UPLOAD_BODY = {"content": {"application/x-ndjson": {"schema": {"type": "string"}},
-                           "text/csv": {"schema": {"type": "string"}},
-                           "application/json": {"schema": {"type": "array", "items": {"type": "object"}}}}}
+
+def row_bodies(rows: list[dict]) -> dict:
+    """An upload's body in each accepted format (JSONL, CSV, a JSON list), each with `rows` as its example."""
+    header = list(rows[0])
+    csv = ",".join(header) + "\n" + "".join(",".join(row[h] for h in header) + "\n" for row in rows)
+    return {"application/x-ndjson": {"schema": {"type": "string"}, "example": "\n".join(json.dumps(r) for r in rows)},
+            "text/csv": {"schema": {"type": "string"}, "example": csv},
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}, "example": rows}}
+
+
+ROWS = [{"text": "Senate passes the budget", "category": "POLITICS"},
+        {"text": "Lakers win again", "category": "SPORTS"}]
+LAMP_PAIR = {"schema": {"type": "object", "required": ["questions"], "properties": {
+    "questions": {"type": "string", "format": "binary", "description": "LaMP *_questions.json"},
+    "outputs": {"type": "string", "format": "binary", "description": "LaMP *_outputs.json"}}},
+    "example": {"questions": "@LaMP_22_dev_questions.json", "outputs": "@LaMP_22_dev_outputs.json"}}
+UPLOAD_BODY = {"content": row_bodies(ROWS)}
+DATASET_BODY = {"content": row_bodies([row | {"author": "Ann Writer"} for row in ROWS])
+                | {"multipart/form-data": LAMP_PAIR}}
 
 
 async def read_limited(request: Request, limit: int) -> bytes:
@@ -44,7 +62,7 @@ async def upload_examples(profile_id: str, request: Request, caller: CurrentKey,
                                    request.headers.get("content-type", ""))
 
 
-@router.post("/datasets", response_model=UploadResult, openapi_extra={"requestBody": UPLOAD_BODY})
+@router.post("/datasets", response_model=UploadResult, openapi_extra={"requestBody": DATASET_BODY})
 async def upload_dataset(request: Request, caller: CurrentKey, runtime: RuntimeDep,
                          min_rows: int = Query(MIN_ROWS, ge=1, le=100_000)):
     """A LaMP-style dataset of many authors: JSONL/CSV rows of text, category, author, or the LaMP-2
