@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 
 from celery import Celery, signals
 
@@ -22,6 +23,22 @@ class WorkerRuntime:
         self.settings = settings
         self.sessions = make_session_factory(make_engine(settings.resolved_database_url))
         self.cache = EngineCache(settings)
+        self.stopping = threading.Event()
+
+
+def beat(runtime: WorkerRuntime) -> None:
+    """Write this worker's heartbeat every `worker_heartbeat_seconds` until it stops. It beats while a job
+    trains (a thread of its own), so a live worker whose running job's heartbeat is old is hung."""
+    from profilekit.runner import worker_name
+    from profilekit.store import repo
+
+    while not runtime.stopping.is_set():
+        try:
+            with runtime.sessions() as session:
+                repo.beat_worker(session, name=worker_name())
+        except Exception:  # the database may be briefly away; the next beat tries again
+            log.warning("worker heartbeat failed", exc_info=True)
+        runtime.stopping.wait(runtime.settings.worker_heartbeat_seconds)
 
 
 def register_tasks(app: Celery, runtime_factory=WorkerRuntime) -> Celery:
@@ -52,5 +69,17 @@ def register_tasks(app: Celery, runtime_factory=WorkerRuntime) -> Celery:
             enqueue(app, job_id)
         if job_ids:
             log.warning("re-enqueued %d job(s) on start-up: %s", len(job_ids), ", ".join(job_ids))
+        threading.Thread(target=beat, args=(rt,), name="profilekit-heartbeat", daemon=True).start()
+
+    @signals.worker_shutdown.connect(weak=False)
+    def stopped(sender=None, **_):
+        """A clean stop: the dashboard shows the worker stopped, not lost."""
+        from profilekit.runner import worker_name
+        from profilekit.store import repo
+
+        if "runtime" in state:
+            state["runtime"].stopping.set()
+            with state["runtime"].sessions() as session:
+                repo.beat_worker(session, name=worker_name(), stopped=True)
 
     return app

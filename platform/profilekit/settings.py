@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     job_stale_seconds: float = Field(
         default=120.0, description="A running job without a heartbeat for this long is taken as orphaned "
         "(its worker died) and re-enqueued when a worker starts.")
+    worker_heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="How often a worker writes its own heartbeat (the dashboard's liveness).")
     visibility_timeout: int = Field(
         default=6 * 3600, description="Redis broker: seconds before an unacknowledged job is redelivered; "
         "longer than the longest job.")

@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from profilekit.jobs import enqueue
 from profilekit.jobs import make_celery as create_app
-from profilekit.store import Artifact, Profile, repo
+from profilekit.store import Artifact, Profile, make_engine, make_session_factory, repo
 from tests.engine.test_training import profile as synthetic
 from tests.workers.test_runner import add_profile
 
@@ -66,8 +66,14 @@ def test_onboard_trains_every_author_through_a_real_worker(backend, tiny_backbon
         done = subprocess.run([str(BIN / "profilekit"), "onboard", str(dataset), "--min-rows", "5", "--epochs", "2",
                                "--wait", "--no-worker"], env=env, cwd=tmp_path, capture_output=True, text=True,
                               timeout=240)
+        with make_session_factory(make_engine(backend.database_url))() as session:  # the dashboard's workers
+            [alive] = repo.list_workers(session)
+        assert alive.name.endswith(f":{worker.pid}") and alive.stopped_at is None
     finally:
         stop(worker)
+    with make_session_factory(make_engine(backend.database_url))() as session:
+        [stopped] = repo.list_workers(session)
+    assert stopped.stopped_at is not None and stopped.heartbeat_at >= alive.heartbeat_at
     assert done.returncode == 0, done.stdout + done.stderr + log.read_text()[-3000:]
     lines = done.stdout.splitlines()
     table = lines[lines.index(next(line for line in lines if line.startswith("profile"))):]

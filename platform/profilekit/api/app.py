@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from profilekit.api.metrics import Metrics
 from profilekit.api.runtime import Runtime
+from profilekit.api.stats import process_memory
 from profilekit.data import DataError
 from profilekit.errors import Conflict, NotFound, NotTrained, ProfilekitError, UntrainableProfiles
 from profilekit.settings import Settings, get_settings
@@ -88,10 +89,12 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def measure(request: Request, call_next):
         began = time.perf_counter()
         response = await call_next(request)
-        path = route_template(request)
+        path, seconds = route_template(request), time.perf_counter() - began
         metrics = getattr(request.app.state, "metrics", None)
         if metrics is not None:
-            metrics.observe(request.method, path, response.status_code, time.perf_counter() - began)
+            metrics.observe(request.method, path, response.status_code, seconds)
+            runtime = request.app.state.runtime
+            runtime.history.response(path, response.status_code, seconds, lambda: process_memory(runtime))
         return response
 
     @app.exception_handler(ProfilekitError)

@@ -11,6 +11,7 @@ import time
 from collections import deque
 from pathlib import Path
 
+from profilekit.api.stats import History
 from profilekit.settings import Settings
 
 
@@ -71,6 +72,8 @@ class Runtime:
         self.sessions = make_session_factory(self.db)
         self.celery = make_celery(settings)
         self.stats = ServingStats()
+        self.history = History()  # the dashboard's charts of the last hour
+        self.dashboard_cache: dict = {}  # the dashboard's costly totals, kept a few seconds (dashboard/data.py)
         self.secret = secret_key(settings)
         self.batch_observers = [self.stats.record_batch]  # called with the rows of each forward
         self._serving = None
@@ -93,6 +96,7 @@ class Runtime:
     def _on_batch(self, rows: int) -> None:
         for observe in self.batch_observers:
             observe(rows)
+        self.history.batch(rows, self._serving.batcher.queued_rows if self._serving is not None else 0)
 
     def close(self) -> None:
         if self._serving is not None:

@@ -1,5 +1,16 @@
-from profilekit.store.models import ApiKey, Artifact, Base, Example, Job, JobEvent, Pool, Profile, TenantPool
+from profilekit.store.models import (
+    ApiKey,
+    Artifact,
+    Base,
+    Example,
+    Job,
+    JobEvent,
+    Pool,
+    Profile,
+    TenantPool,
+    Worker,
+)
 from profilekit.store.session import make_engine, make_session_factory
 
-__all__ = ["ApiKey", "Artifact", "Base", "Example", "Job", "JobEvent", "Pool", "Profile", "TenantPool", "make_engine",
-           "make_session_factory"]
+__all__ = ["ApiKey", "Artifact", "Base", "Example", "Job", "JobEvent", "Pool", "Profile", "TenantPool", "Worker",
+           "make_engine", "make_session_factory"]

@@ -81,7 +81,7 @@ class Profile(Base):
     external_id: Mapped[str | None] = mapped_column(String(200))
     labels: Mapped[list | None] = mapped_column(JSON)  # label set; None = the labels of its examples
     current_artifact_id: Mapped[str | None] = mapped_column(
-        ForeignKey("artifacts.id", use_alter=True, ondelete="SET NULL"))
+        ForeignKey("artifacts.id", use_alter=True, ondelete="SET NULL"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, onupdate=now)
 
@@ -105,7 +105,10 @@ class Example(Base):
 
 class Artifact(Base):
     __tablename__ = "artifacts"
-    __table_args__ = (UniqueConstraint("job_id", "profile_id", name="uq_artifacts_job_id_profile_id"),)
+    __table_args__ = (UniqueConstraint("job_id", "profile_id", name="uq_artifacts_job_id_profile_id"),
+                      # the dashboard's largest profiles and latest trained, without a full sort
+                      Index("ix_artifacts_stored_bytes", "stored_bytes"),
+                      Index("ix_artifacts_created_at", "created_at"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     profile_id: Mapped[str] = mapped_column(ForeignKey("profiles.id", ondelete="CASCADE"), index=True)
@@ -158,6 +161,18 @@ class JobEvent(Base):
     data: Mapped[dict | None] = mapped_column(JSON)
 
     job: Mapped[Job] = relationship(back_populates="events")
+
+
+class Worker(Base):
+    """A worker process's heartbeat, written every few seconds while it runs (the dashboard's liveness);
+    the job it runs is the running job whose `worker` names it."""
+
+    __tablename__ = "workers"
+
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)  # host:pid, as jobs.worker names it
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ApiKey(Base):

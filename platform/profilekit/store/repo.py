@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from profilekit.data.profiles import MIN_ROWS
 from profilekit.errors import IdempotencyConflict, NotFound
-from profilekit.store.models import Artifact, Example, Job, JobEvent, Pool, Profile, TenantPool, now
+from profilekit.store.models import Artifact, Example, Job, JobEvent, Pool, Profile, TenantPool, Worker, now
 
 
 def request_hash(body: dict) -> str:
@@ -301,3 +301,20 @@ def write_results(session: Session, *, job: Job, records: list[dict]) -> None:
     job.state, job.finished_at, job.error = "succeeded", now(), None
     add_event(session, job_id=job.id, kind="state", message="succeeded")
     session.commit()
+
+
+# ---- workers -----------------------------------------------------------------------------------------
+def beat_worker(session: Session, *, name: str, stopped: bool = False) -> None:
+    """A worker is alive (or, with stopped=True, has shut down cleanly)."""
+    moment = now()
+    row = session.get(Worker, name)
+    if row is None:
+        row = Worker(name=name, started_at=moment)
+        session.add(row)
+    row.heartbeat_at, row.stopped_at = moment, moment if stopped else None
+    session.commit()
+
+
+def list_workers(session: Session, *, limit: int = 100) -> list[Worker]:
+    """Workers by their latest heartbeat, newest first."""
+    return list(session.scalars(select(Worker).order_by(Worker.heartbeat_at.desc()).limit(limit)))

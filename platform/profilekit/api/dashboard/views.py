@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from html import escape
 
 from fastapi import APIRouter, Form, Query, Request
@@ -25,7 +26,11 @@ table{border-collapse:collapse;margin:.4rem 0}
 td,th{border:1px solid #ddd;padding:.25rem .6rem;text-align:left}
 th{background:#f3f3f3}tfoot td{font-weight:600}.num{text-align:right;font-variant-numeric:tabular-nums}
 progress{width:10rem;vertical-align:middle}.empty{color:#777;font-style:italic}.err{color:#a00}
-svg.loss{background:#f7f9fc;border:1px solid #dde3ee;vertical-align:middle}
+svg.loss,svg.series{background:#f7f9fc;border:1px solid #dde3ee;vertical-align:middle}
+.warn{color:#a55400;font-weight:600;margin-left:.4rem}.state-alive{color:#1a7f37}.state-lost,.state-unknown{color:#a00}
+.note{color:#555;font-size:.9rem}.columns{display:flex;flex-wrap:wrap;gap:1.5rem;align-items:flex-start}
+.charts{display:flex;flex-wrap:wrap;gap:.8rem}figure.chart{margin:0}figcaption{font-size:.85rem;color:#444}
+.chart-values{font-size:.8rem;color:#555}#profile-search input{padding:.25rem;width:18rem}
 form.signin{margin-top:1rem}form.signin input{padding:.3rem}"""
 
 
@@ -34,42 +39,6 @@ def page(title: str, body: str, *, refresh: int = 0, status_code: int = 200) -> 
     return HTMLResponse(f"<!doctype html><html><head><meta charset='utf-8'>"
                         f"<title>{escape(title)}</title>{meta}"
                         f"<style>{STYLE}</style></head><body>{body}</body></html>", status_code=status_code)
-
-
-def table(header: list[str], rows: list[list], table_id: str, *, footer: list | None = None,
-          empty: str = "none") -> str:
-    """Cells: numbers are right-aligned and escaped here; strings are taken as already-escaped HTML."""
-    def cells(row):
-        return "".join(f"<td class='num'>{escape(str(c))}</td>" if isinstance(c, (int, float))
-                       else f"<td>{c}</td>" for c in row)
-
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
-    body = "".join(f"<tr>{cells(row)}</tr>" for row in rows) or \
-        f"<tr><td class='empty' colspan='{len(header)}'>{escape(empty)}</td></tr>"
-    foot = f"<tfoot><tr>{cells(footer)}</tr></tfoot>" if footer else ""
-    return f"<table id='{table_id}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody>{foot}</table>"
-
-
-def loss_curve(losses: list[float], width: int = 240, height: int = 60) -> str:
-    """The training loss so far as a polyline (higher loss drawn higher)."""
-    if len(losses) < 2:
-        return "<span class='empty'>not yet</span>"
-    top, bottom = max(losses), min(losses)
-    span = (top - bottom) or 1.0
-    pad = 3
-    points = " ".join(f"{pad + i * (width - 2 * pad) / (len(losses) - 1):.1f},"
-                      f"{pad + (top - v) / span * (height - 2 * pad):.1f}" for i, v in enumerate(losses))
-    return (f"<svg class='loss' width='{width}' height='{height}' viewBox='0 0 {width} {height}'>"
-            f"<title>loss {losses[0]:.3f} → {losses[-1]:.3f} over {len(losses)} steps</title>"
-            f"<polyline fill='none' stroke='#36c' stroke-width='1.5' points='{points}'/></svg>")
-
-
-def fmt_bytes(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def sign_in(message: str = "", status_code: int = 200) -> HTMLResponse:
@@ -101,74 +70,13 @@ def logout():
     return response
 
 
-def running_row(job) -> list:
-    p = job.progress or {}
-    step, total = p.get("step"), p.get("total_steps")
-    progress = (f"<progress value='{step}' max='{max(1, total)}'></progress> "
-                f"<span class='steps'>{step}/{total}</span>") if step is not None and total else \
-        "<span class='empty'>starting</span>"
-    loss = f"{p['loss']:.4f}" if isinstance(p.get("loss"), (int, float)) else "—"
-    return [escape(job.id), len(job.profile_ids), escape(str(job.params.get("method", ""))),
-            escape(str(p.get("epoch", "—"))), progress, loss, loss_curve(p.get("losses") or [])]
-
-
-def queue_section(q) -> str:
-    states = table(["state", "jobs"], [[s, n] for s, n in q["by_state"].items()], "jobs-by-state")
-    running = table(["job", "profiles", "method", "epoch", "progress", "loss", "loss curve"],
-                    [running_row(j) for j in q["running"]], "running-jobs", empty="no job is running")
-    recent = table(["job", "kind", "state", "profiles", "attempts", "error"], [
-        [escape(j.id), escape(j.kind), escape(j.state), len(j.profile_ids), j.attempts, escape(j.error or "")]
-        for j in q["recent"]], "recent-jobs", empty="no jobs yet")
-    return f"""<section id="queue"><h2>Training queue</h2>{states}<h3>Running</h3>{running}
-<h3>Recent jobs</h3>{recent}</section>"""
-
-
-def memory_section(mem) -> str:
-    rows = mem["by_method"]
-    by_method = table(["method", "profiles", "stored bytes", "bytes per profile"],
-                      [[escape(r["method"]), r["profiles"], r["total_bytes"], round(r["mean_bytes"], 1)]
-                       for r in rows], "memory-by-method", empty="no trained profiles yet",
-                      footer=["all methods", sum(r["profiles"] for r in rows), mem["artifact_bytes"], ""]
-                      if rows else None)
-    pools = table(["pool", "source", "N", "resident"],
-                  [[escape(p.pool_hash[:12]) + "…", escape(p.source), p.num_adapters, fmt_bytes(p.nbytes)]
-                   for p in mem["pools"]], "pools", empty="no pools yet")
-    return f"""<section id="memory"><h2>Memory per profile</h2>
-<p id="memory-totals"><span id="profile-count">{mem['profiles']}</span> profiles; current artifacts
- <b id="artifact-bytes">{mem['artifact_bytes']}</b> bytes in total ({fmt_bytes(mem['artifact_bytes'])});
- pools resident {fmt_bytes(mem['pool_bytes'])}; artifact cache
- <span id="cache-entries">{mem['cache_entries']}</span> entries,
- <span id="cache-bytes">{mem['cache_bytes']}</span> bytes resident.</p>
-{by_method}<h3>Pools</h3>{pools}</section>"""
-
-
-def serving_section(serving) -> str:
-    def ms(v):
-        return "-" if v is None else f"{v * 1000:.1f} ms"
-
-    hist = table(["rows per batch", "batches"],
-                 [[label, n] for label, n in serving["batch_histogram"].items()], "batch-sizes")
-    return f"""<section id="serving"><h2>Serving</h2><p id="serving-summary">
-{serving['requests_per_second']:.2f} requests/s (last minute); latency p50 {ms(serving['p50_seconds'])},
- p99 {ms(serving['p99_seconds'])}; {serving['batches']} batches.</p>{hist}</section>"""
-
-
-def accuracy_section(rows) -> str:
-    def score(v):
-        return "—" if v is None else round(v, 3)
-
-    accuracy = table(["profile", "external id", "method", "holdout accuracy", "macro-F1", "holdout rows",
-                      "stored bytes"],
-                     [[escape(r["id"]), escape(r["external_id"] or ""), escape(r["method"]),
-                       score(r["accuracy"]), score(r["macro_f1"]), score(r["n_holdout"]), r["stored_bytes"]]
-                      for r in rows],
-                     "profile-accuracy", empty="no trained profiles yet")
-    return f"""<section id="accuracy"><h2>Holdout accuracy per profile</h2>{accuracy}</section>"""
-
-
 @router.get("", response_class=HTMLResponse)
 def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep,
-              refresh: int = Query(5, ge=0, le=3600, description="seconds between reloads; 0 pauses")):
+              refresh: int = Query(5, ge=0, le=3600, description="seconds between reloads; 0 pauses"),
+              q: str = Query("", max_length=200, description="profiles whose external id contains this"),
+              after: str = Query("", max_length=64, description="the profiles page after this id")):
+    from profilekit.api.dashboard import sections
+
     caller = key_from_request(request, session, runtime)
     if caller is None:
         return sign_in()
@@ -181,6 +89,12 @@ def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep,
     header = f"""<header><h1>profilekit</h1><span id='refresh-state'>{state}</span> {toggle}
 <form method="post" action="/dashboard/logout"><button type="submit" id="sign-out">Sign out</button></form>
 </header>"""
-    sections = (queue_section(data.queue(session)), memory_section(data.memory(session, runtime)),
-                serving_section(runtime.stats.summary()), accuracy_section(data.accuracy(session)))
-    return page("profilekit dashboard", header + "<main>" + "\n".join(sections) + "</main>", refresh=refresh)
+    now, stale = datetime.now(timezone.utc), runtime.settings.job_stale_seconds
+    memory, worse = data.memory(session, runtime), data.regressions(session)
+    body = (sections.queue_section(data.queue(session), now, stale),
+            sections.workers_section(data.workers(session, stale_seconds=stale, now=now), now, stale),
+            sections.serving_section(runtime.stats.summary(), runtime.history.series(), memory),
+            sections.memory_section(memory), sections.regressions_section(worse),
+            sections.profiles_section(data.profiles_page(session, search=q.strip(), after=after), search=q.strip(),
+                                      flagged={r["id"] for r in worse}, now=now))
+    return page("profilekit dashboard", header + "<main>" + "\n".join(body) + "</main>", refresh=refresh)
