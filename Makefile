@@ -2,28 +2,27 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH_VERSION ?= 2.13.0
-TORCH_CPU_INDEX ?= https://download.pytorch.org/whl/cpu
+# Empty: pip installs torch from the index it is configured with. Set it to a wheel index of CPU-only
+# builds (PyTorch publishes one) to avoid the several-GB GPU build on a machine without a GPU.
+TORCH_INDEX_URL ?=
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: run test install bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	# torch first: without a GPU take the CPU build (a local wheel if pip is configured with one,
-	# else PyTorch's CPU index); the default GPU build is several GB.
-	if command -v nvidia-smi >/dev/null 2>&1; then \
-		$(PY) -m pip install -q "torch==$(TORCH_VERSION)"; \
-	else \
-		$(PY) -m pip install -q --no-index --no-deps "torch==$(TORCH_VERSION)" 2>/dev/null \
-		|| $(PY) -m pip install -q "torch==$(TORCH_VERSION)" --index-url $(TORCH_CPU_INDEX) \
-			--extra-index-url https://pypi.org/simple; \
-	fi
+	# torch first: a local wheel when pip is configured with one, else from TORCH_INDEX_URL when
+	# set, else from pip's own index.
+	$(PY) -m pip install -q --no-index --no-deps "torch==$(TORCH_VERSION)" 2>/dev/null \
+	|| $(PY) -m pip install -q "torch==$(TORCH_VERSION)" $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL))
 	$(PY) -m pip install -q -e ".[dev]"
 	touch $@
 
 install: $(VENV)/.installed
 
 run: $(VENV)/.installed
-	$(VENV)/bin/profilekit serve --demo
+	$(VENV)/bin/profilekit serve --demo --host $(HOST) --port $(PORT)
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -79,3 +79,29 @@ def test_remote_predict_loads_no_model(server):
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.split()[-2:] == ["0", "False"], done.stdout
+
+
+def test_make_run_demo_reuses_profiles_trained_by_an_earlier_run(server, capsys):
+    from argparse import Namespace
+    from threading import Event
+
+    from profilekit.cli.quickstart import run_quickstart
+
+    server.runtime.settings.default_pool_size = 100  # xpeft_hard's default k needs more than the fixture's 12
+    ready, address = Event(), ["127.0.0.1", int(server.url.rsplit(":", 1)[1])]
+    ready.set()
+    args = Namespace(demo_authors=2, demo_epochs=1)
+    done = threading.Event()
+    worker = run_jobs_while(server, done)
+    try:
+        run_quickstart(ready, address, server.admin, args)
+        first = capsys.readouterr().out
+        run_quickstart(ready, address, server.admin, args)
+        second = capsys.readouterr().out
+    finally:
+        done.set()
+        worker.join(30)
+    assert "job succeeded" in first and first.count("holdout accuracy") == 2
+    assert "reusing their artifacts" in second and "job " not in second and second.count("holdout accuracy") == 2
+    with server.http(server.admin) as http:
+        assert len(http.get("/v1/jobs").json()) == 1  # the second start trained nothing
