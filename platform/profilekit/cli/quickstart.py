@@ -45,4 +45,6 @@ def run_quickstart(ready, address, key, args) -> None:
                 print(f"  [{pid[:8]}] {text[:60]!r} → {result['label']}", flush=True)
         except Exception as exc:  # the demo reports and keeps serving
             print(f"  predict failed: {exc}", flush=True)
-    print(f"dashboard: {base}/dashboard (sign in with the admin key); serving until interrupted", flush=True)
+    print(f"dashboard: {base}/dashboard (sign in with the admin key); API docs: {base}/docs", flush=True)
+    print(f"command line: .venv/bin/profilekit --url {base} --api-key $(cat data/admin.key) jobs "
+          "(or `source .venv/bin/activate` first); serving until interrupted", flush=True)
