@@ -220,7 +220,7 @@ def test_operator_sees_queue_progress_and_memory(server, page, tmp_path):
     latest = {c.get_attribute("data-series"): c.locator(".latest").inner_text() for c in charts.all()}
     assert float(latest["requests/s"].removesuffix("/s")) > 0 and float(latest["rows/s"].removesuffix("/s")) > 0
     assert re.fullmatch(r"\d+\.\d ms", latest["p50 latency"]) and latest["429 answers"] == "1"
-    assert latest["5xx answers"] == "0" and re.fullmatch(r"\d+\.\d MiB", latest["process RSS"])
+    assert latest["5xx answers"] == "0" and re.fullmatch(r"\d+\.\d [MG]iB", latest["process RSS"])
     assert page.locator("#serving-charts svg.series").first.bounding_box()["width"] > 100
     cache = server.runtime.serving.cache
     assert int(page.locator("#cache-entries").inner_text()) == 3  # the three profiles served

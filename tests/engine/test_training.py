@@ -1,5 +1,3 @@
-from dataclasses import replace
-
 import pytest
 import torch
 
@@ -26,7 +24,7 @@ def profile(key, n_per_label=6, labels=("politics", "sports"), seed=0):
     return ProfileData(key, texts, ys)
 
 
-FAST = TrainConfig(epochs=3, batch_size=4, patience=5)
+FAST = TrainConfig(epochs=3, batch_size=4, patience=5, min_rows=3)  # small synthetic profiles
 
 
 def test_split_is_stratified_seeded_and_keeps_a_holdout():
@@ -48,7 +46,7 @@ def test_split_is_stratified_seeded_and_keeps_a_holdout():
 ])
 def test_bad_training_data_is_refused_before_training(tiny_engine, data, message):
     with pytest.raises(TrainingDataError, match=message):
-        train_profiles(tiny_engine, [profile("good"), data], "head_only", config=replace(FAST, min_rows=3))
+        train_profiles(tiny_engine, [profile("good"), data], "head_only", config=FAST)
 
 
 def test_the_default_minimum_is_the_one_of_uploads_and_onboarding(tiny_engine):
@@ -56,7 +54,8 @@ def test_the_default_minimum_is_the_one_of_uploads_and_onboarding(tiny_engine):
 
     assert TrainConfig().min_rows == MIN_ROWS
     with pytest.raises(TrainingDataError, match=f"at least {MIN_ROWS}"):
-        train_profiles(tiny_engine, [profile("small", n_per_label=MIN_ROWS // 2 - 1)], "head_only", config=FAST)
+        train_profiles(tiny_engine, [profile("small", n_per_label=MIN_ROWS // 2 - 1)], "head_only",
+                       config=TrainConfig(epochs=1))
 
 
 def test_many_profiles_in_one_step_get_the_gradients_of_separate_runs(tiny_engine):
