@@ -18,10 +18,10 @@ RANDOM = {"`xpeft_hard`, random pool (the default)": [("xpeft_hard", {})],
           "`xpeft_soft`, random pool": [("xpeft_soft", {})],
           "`dpt` / `prompt_tuning` / `dept`": [("dpt", {}), ("prompt_tuning", {}), ("dept", {})],
           "`single_adapter` / `aot_fc` / `aot_kron`": [("single_adapter", {}), ("aot_fc", {}), ("aot_kron", {})]}
-WARM = {"`xpeft_hard`, warm pool, `head=shared`": [("xpeft_hard", {"head": "shared"})],
+WARM = {"`xpeft_hard`, warm pool, `head=shared` (its label prior on)": [("xpeft_hard", {"head": "shared"})],
         "`xpeft_hard`, warm pool, `head=shared`, `layer_norm=false`": [
             ("xpeft_hard", {"head": "shared", "layer_norm": False})],
-        "the same with `prior=true`": [("xpeft_hard", {"head": "shared", "layer_norm": False, "prior": True})]}
+        "the same with `prior=false`": [("xpeft_hard", {"head": "shared", "layer_norm": False, "prior": False})]}
 
 
 def readme_table() -> dict[str, tuple[str, str]]:
