@@ -32,6 +32,8 @@ def test_a_tenants_warm_pool_becomes_the_pool_its_jobs_train_on(server):
     assert pool["name"] == "acme v1" and pool["source"] == "warm" and pool["num_adapters"] == 3
     assert pool["built_from"] == job.json()["profile_ids"] and pool["tenant"] == "acme"
     assert server.http(server.other_client).get("/v1/pools").json() == []  # another tenant's pool is private
+    pools_table = admin.get("/dashboard").text.split("id='pools'")[1].split("</table>")[0]
+    assert "acme v1" in pools_table and "3 profiles: biggest, " in pools_table  # what built it, by name
 
     training = client.post("/v1/jobs", json={"profile_ids": [ids["newcomer"]], "method": "xpeft_hard",
                                              "hyperparameters": {"k": 2}, "train": {"epochs": 1}})

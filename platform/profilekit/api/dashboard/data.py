@@ -96,6 +96,7 @@ def memory(session, runtime, *, max_age: float = 30.0) -> dict:
     counts = [sum(row[3] for row in groups if row[2] == i) for i in range(len(BUCKETS) + 1)]
     top = current_artifacts(session, Artifact.stored_bytes.desc(), 10)
     pools = list(session.scalars(select(Pool).order_by(Pool.created_at)))
+    defaults = repo.pool_defaults(session)
     serving = runtime.serving_if_loaded
     cache = serving.cache if serving else None
     return {"by_method": totals(0), "by_tenant": totals(1), "artifact_bytes": sum(int(row[4]) for row in groups),
@@ -105,9 +106,17 @@ def memory(session, runtime, *, max_age: float = 30.0) -> dict:
                           for i in range(len(BUCKETS) + 1)],
             "top": [{"id": pid, "external_id": ext, "tenant": tenant, "method": a.method,
                      "stored_bytes": a.stored_bytes} for pid, ext, tenant, a in top], "totals_age": groups_age,
-            "pools": pools, "pool_bytes": sum(p.nbytes for p in pools),
+            "pools": [{"pool": p, "default_for": defaults.get(p.pool_hash, []),
+                       "built_from": built_from(session, p.built_from or [])} for p in pools],
+            "pool_bytes": sum(p.nbytes for p in pools),
             "cache_entries": len(cache) if cache else 0, "cache_bytes": cache.resident_bytes if cache else 0,
             "cache_hits": cache.hits if cache else 0, "cache_misses": cache.misses if cache else 0}
+
+
+def built_from(session, ids: list[str], shown: int = 5) -> dict:
+    """What a warm pool was trained on: how many profiles, and the first few by external id (or id)."""
+    names = dict(session.execute(select(Profile.id, Profile.external_id).where(Profile.id.in_(ids[:shown]))).all())
+    return {"count": len(ids), "first": [names.get(i) or i for i in ids[:shown]]}
 
 
 def profiles_page(session, *, search: str = "", after: str = "", limit: int = PAGE) -> dict:

@@ -115,6 +115,14 @@ def serving_section(summary, history, cache) -> str:
 <div class="charts" id="serving-charts">{charts}</div>{hist}</section>"""
 
 
+def built_cell(built: dict) -> str:
+    """A warm pool's sources: their count and the first few names (random and imported pools: none)."""
+    if not built["count"]:
+        return ""
+    more = f", … ({built['count']} in all)" if built["count"] > len(built["first"]) else ""
+    return f"{built['count']} profiles: " + escape(", ".join(built["first"])) + more
+
+
 def memory_section(mem) -> str:
     def totals(rows, table_id, what):
         body = [[escape(r["key"]), r["profiles"], bytes_cell(r["total_bytes"]), bytes_cell(round(r["mean_bytes"]))]
@@ -129,9 +137,11 @@ def memory_section(mem) -> str:
     top = table(["profile", "external id", "tenant", "method", "stored"],
                 [[escape(r["id"]), escape(r["external_id"] or ""), escape(r["tenant"]), escape(r["method"]),
                   bytes_cell(r["stored_bytes"])] for r in mem["top"]], "top-profiles", empty="no trained profiles yet")
-    pools = table(["pool", "source", "N", "resident"],
-                  [[escape(p.pool_hash[:12]) + "…", escape(p.source), p.num_adapters, bytes_cell(p.nbytes)]
-                   for p in mem["pools"]], "pools", empty="no pools yet")
+    pools = table(["pool", "name", "source", "N", "tenant", "built from", "default for", "resident"],
+                  [[escape(r["pool"].pool_hash[:12]) + "…", escape(r["pool"].name or ""), escape(r["pool"].source),
+                    r["pool"].num_adapters, escape(r["pool"].tenant or ""), built_cell(r["built_from"]),
+                    escape(", ".join(r["default_for"])), bytes_cell(r["pool"].nbytes)]
+                   for r in mem["pools"]], "pools", empty="no pools yet")
     return f"""<section id="memory"><h2>Memory per profile</h2>
 <p id="memory-totals"><span id="profile-count">{mem['profiles']}</span> profiles,
  <span id="trained-count">{mem['trained']}</span> trained; current artifacts
