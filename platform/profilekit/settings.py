@@ -42,8 +42,13 @@ class Settings(BaseSettings):
     max_batch_size: int = Field(default=64, description="Rows per forward formed by the dynamic batcher.")
     max_wait_ms: float = Field(default=5.0, description="How long a request waits for company in a batch.")
     max_queue_rows: int = Field(default=4096, description="Rows waiting in the batcher before 429s.")
+    max_queue_seconds: float = Field(
+        default=1.0, gt=0, description="Longest expected wait in the batcher's queue (its backlog at the "
+        "measured rows/s) a prediction is admitted with; beyond it 429 with a Retry-After of the backlog.")
     artifact_cache_entries: int = Field(default=100_000, description="Hot profile states kept in memory.")
     max_upload_bytes: int = Field(default=32 * 2**20, description="Largest accepted upload (413 beyond).")
+    max_json_bytes: int = Field(default=2 * 2**20, description="Largest accepted body of any other request "
+                                "(JSON; 413 beyond): 1,024 predict items of 2,000 characters fit.")
     metrics_port: int | None = Field(
         default=None, ge=1, le=65535, description="Serve /metrics on this port of its own (at metrics_host) "
         "instead of the API's; the API's /metrics then answers 404.")

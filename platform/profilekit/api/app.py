@@ -12,8 +12,10 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DataError as DatabaseRefused
+from sqlalchemy.exc import IntegrityError
 from starlette.concurrency import run_in_threadpool
 
+from profilekit.api.limits import BodyLimit
 from profilekit.api.metrics import Metrics
 from profilekit.api.runtime import Runtime
 from profilekit.api.stats import process_memory
@@ -84,6 +86,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)
     app.include_router(dashboard.router)
+    app.add_middleware(BodyLimit, json_bytes=settings.max_json_bytes, upload_bytes=settings.max_upload_bytes)
 
     @app.middleware("http")
     async def measure(request: Request, call_next):
@@ -105,6 +108,13 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     async def refused_by_database(request: Request, exc: DatabaseRefused):
         # a value the database refuses (PostgreSQL: a NUL character, a string over its column's length)
         return JSONResponse({"detail": f"a value in the request is not usable: {exc.orig}"}, status_code=422)
+
+    @app.exception_handler(IntegrityError)
+    async def collides_with_stored(request: Request, exc: IntegrityError):
+        # a last line behind the services' own checks (services.retry_lost_race): a concurrent write took a
+        # unique key, or removed a row this request refers to; the client may retry
+        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or str(exc.orig)
+        return JSONResponse({"detail": f"conflicts with a concurrent change: {constraint}"}, status_code=409)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, start_http_server
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import func, select
 
 
@@ -32,6 +32,23 @@ class _StoreCollector:
                                 value=serving.cache.resident_bytes if serving else 0)
 
 
+class _BatcherCollector:
+    """The batcher's own figures: rows dropped before their forward (client gone, deadline passed) and
+    the rows/s its admission works with."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+
+    def collect(self):
+        serving = self.runtime.serving_if_loaded
+        batcher = serving.batcher if serving else None
+        yield CounterMetricFamily("profilekit_batcher_dropped_rows", "Rows dropped before their forward: "
+                                  "the client went away or the request's deadline passed",
+                                  value=batcher.dropped_rows if batcher else 0)
+        yield GaugeMetricFamily("profilekit_batcher_rows_per_second", "Rows per second of the recent forwards",
+                                value=(batcher.rows_per_second or 0) if batcher else 0)
+
+
 class Metrics:
     def __init__(self, runtime):
         self.registry = CollectorRegistry()
@@ -46,6 +63,7 @@ class Metrics:
         self.queue_depth.set_function(
             lambda: runtime.serving_if_loaded.batcher.queued_rows if runtime.serving_if_loaded else 0)
         self.registry.register(_StoreCollector(runtime))
+        self.registry.register(_BatcherCollector(runtime))
         runtime.batch_observers.append(self.batch_size.observe)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

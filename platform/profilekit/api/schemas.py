@@ -3,34 +3,59 @@ JSON shapes of error answers."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from profilekit.data.rows import lone_surrogate
+from profilekit.data.rows import MAX_NAME, lone_surrogate
 from profilekit.jobs import TrainConfig
 
 
-def valid_unicode(value) -> bool:
-    """No lone surrogates anywhere: JSON may carry "\\ud800", but no UTF-8 store or tokenizer takes it."""
+def unusable_string(value, where: str = "body") -> str | None:
+    """Where and why a string of a JSON body cannot be used, or None: JSON may carry "\\ud800" (no UTF-8
+    store or tokenizer takes it) and "\\u0000" (PostgreSQL text holds no NUL; SQLite would keep it)."""
     if isinstance(value, str):
-        return not lone_surrogate(value)
+        if "\x00" in value:
+            return f"{where} contains a NUL character (\\u0000)"
+        if lone_surrogate(value):
+            return f"{where} contains a lone surrogate escape (\\ud800-\\udfff), not valid Unicode"
+        return None
     if isinstance(value, dict):
-        return all(valid_unicode(k) and valid_unicode(v) for k, v in value.items())
+        for key, item in value.items():
+            problem = unusable_string(key, f"{where} (a key)") or unusable_string(item, f"{where}.{key}")
+            if problem:
+                return problem
     if isinstance(value, list):
-        return all(valid_unicode(v) for v in value)
-    return True
+        for index, item in enumerate(value):
+            problem = unusable_string(item, f"{where}[{index}]")
+            if problem:
+                return problem
+    return None
 
 
 class RequestBody(BaseModel):
-    """A JSON request body: refused (422) when any string in it holds a lone surrogate."""
+    """A JSON request body: refused (422, naming the field) when any string in it holds a NUL or a lone
+    surrogate, so nothing the client sends is stored on one database and refused by another."""
 
     @model_validator(mode="before")
     @classmethod
-    def _no_lone_surrogates(cls, data):
-        if not valid_unicode(data):
-            raise ValueError("strings must be valid Unicode, without lone surrogate escapes (\\ud800-\\udfff)")
+    def _usable_strings(cls, data):
+        problem = unusable_string(data)
+        if problem:
+            raise ValueError(problem)
         return data
+
+
+def utc(value: datetime) -> datetime:
+    """Every timestamp in UTC with its offset ("…Z"), whatever the database returned: SQLite gives naive
+    datetimes (stored in UTC), PostgreSQL aware ones in the session's time zone."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+Timestamp = Annotated[datetime, AfterValidator(utc)]
+Label = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_NAME)]
+MAX_LABELS = 1000  # a label set; each label costs its head a row of d+1 floats
 
 
 def example(value: dict) -> ConfigDict:
@@ -46,7 +71,8 @@ class ProfileCreate(RequestBody):
     model_config = example({"external_id": "reader-42", "labels": ["POLITICS", "SPORTS"]})
 
     external_id: str | None = Field(default=None, max_length=200)
-    labels: list[str] | None = Field(default=None, description="The label set; default: labels of its examples")
+    labels: list[Label] | None = Field(default=None, min_length=1, max_length=MAX_LABELS,
+                                       description="The label set; default: labels of its examples")
 
 
 class ArtifactInfo(BaseModel):
@@ -61,7 +87,7 @@ class ArtifactInfo(BaseModel):
     payload_bytes: int
     stored_bytes: int
     metrics: dict
-    created_at: datetime
+    created_at: Timestamp
 
 
 PROFILE = {"id": PROFILE_ID, "external_id": "reader-42", "tenant": "acme", "status": "ready", "examples": 100,
@@ -79,8 +105,8 @@ class ProfileOut(BaseModel):
     examples: int
     labels: list[str] | None
     artifact: ArtifactInfo | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class ProfilePage(BaseModel):
@@ -123,16 +149,16 @@ class JobOut(BaseModel):
     progress: dict
     attempts: int
     error: str | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: Timestamp
+    started_at: Timestamp | None
+    finished_at: Timestamp | None
 
 
 class EventOut(BaseModel):
     model_config = example({"at": WHEN, "kind": "progress", "message": "epoch 2 step 7/20 loss 0.8800",
                             "data": {"epoch": 2, "step": 7, "total_steps": 20, "loss": 0.88}})
 
-    at: datetime
+    at: Timestamp
     kind: str
     message: str
     data: dict | None
@@ -142,12 +168,22 @@ class PredictItem(BaseModel):
     profile_id: str | None = Field(default=None, max_length=200)
     text: str = Field(min_length=1, max_length=20_000)
 
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("text is only whitespace; there is nothing to predict from")
+        return text
+
 
 class PredictRequest(RequestBody):
     model_config = example({"items": [{"profile_id": PROFILE_ID, "text": "Senate passes the budget"},
                                       {"text": "a row without a profile: the plain backbone, no label"}]})
 
     items: list[PredictItem] = Field(min_length=1, max_length=1024)
+    timeout_ms: int | None = Field(default=None, ge=1, le=600_000, description=(
+        "This request's own deadline: 429 at once when the queue's expected wait exceeds it, 504 (rows not "
+        "computed) when it passes while they wait"))
 
 
 class PredictResult(BaseModel):
@@ -202,7 +238,7 @@ class PoolOut(BaseModel):
     head_labels: list[str] | None
     nbytes: int
     default_for: list[str]
-    created_at: datetime
+    created_at: Timestamp
 
 
 class DefaultPool(RequestBody):

@@ -21,7 +21,7 @@ class Serving:
         self.engines.engine()
         self.batcher = Batcher(self._run_batch, max_batch_size=settings.max_batch_size,
                                max_wait_ms=settings.max_wait_ms, max_queue_rows=settings.max_queue_rows,
-                               on_batch=on_batch)
+                               max_queue_seconds=settings.max_queue_seconds, on_batch=on_batch)
 
     def states(self, profile_ids: list[str], *, tenant: str | None = None) -> dict[str, tuple[object, str]]:
         """profile id → (state, artifact id); raises NotFound / NotTrained (serving.loader)."""

@@ -125,7 +125,9 @@ class Artifact(Base):
 
 class Job(Base):
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state_created_at", "state", "created_at"),)
+    __table_args__ = (Index("ix_jobs_state_created_at", "state", "created_at"),
+                      # a key names one request of one tenant: another tenant's use of it is none of theirs
+                      UniqueConstraint("tenant", "idempotency_key", name="uq_jobs_tenant_idempotency_key"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     kind: Mapped[str] = mapped_column(String(16))  # train | build_pool
@@ -138,7 +140,7 @@ class Job(Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     error: Mapped[str | None] = mapped_column(Text)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
-    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     request_hash: Mapped[str | None] = mapped_column(String(64))
     worker: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)

@@ -180,10 +180,11 @@ def delete_profile(session: Session, *, profile: Profile) -> list[str]:
 # ---- jobs ------------------------------------------------------------------------------------------
 def create_job(session: Session, *, kind: str, profile_ids: list[str], params: dict, tenant: str = "default",
                max_attempts: int = 3, idempotency_key: str | None = None) -> tuple[Job, bool]:
-    """→ (job, created). The same idempotency key with the same request returns the first job."""
+    """→ (job, created). The same idempotency key with the same request returns the tenant's first job; keys
+    are the tenant's own (another tenant's use of the same key is neither found nor revealed)."""
     body_hash = request_hash({"kind": kind, "profile_ids": profile_ids, "params": params, "tenant": tenant})
     if idempotency_key is not None:
-        existing = session.scalar(select(Job).where(Job.idempotency_key == idempotency_key))
+        existing = session.scalar(select(Job).where(Job.tenant == tenant, Job.idempotency_key == idempotency_key))
         if existing is not None:
             if existing.request_hash != body_hash:
                 raise IdempotencyConflict(f"idempotency key {idempotency_key!r} was used for a different request")

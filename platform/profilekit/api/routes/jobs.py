@@ -5,6 +5,9 @@ from fastapi import APIRouter, Header, Query
 from profilekit.api.deps import CurrentKey, RuntimeDep, SessionDep
 from profilekit.api.schemas import EventOut, JobOut, TrainRequest
 from profilekit.api.services import jobs as service
+from profilekit.jobs import JOB_STATES
+
+STATE = "^(" + "|".join(JOB_STATES) + ")$"  # an unknown state is a typo to report, not an empty list
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 
@@ -19,7 +22,8 @@ def start_training(body: TrainRequest, session: SessionDep, caller: CurrentKey, 
 
 
 @router.get("", response_model=list[JobOut])
-def list_jobs(session: SessionDep, caller: CurrentKey, state: str | None = Query(None, max_length=16),
+def list_jobs(session: SessionDep, caller: CurrentKey,
+              state: str | None = Query(None, pattern=STATE, description="one of " + ", ".join(JOB_STATES)),
               limit: int = Query(100, ge=1, le=1000)) -> list[JobOut]:
     return [service.job_out(j) for j in service.list_jobs(session, caller, state=state, limit=limit)]
 

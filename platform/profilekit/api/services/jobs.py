@@ -6,6 +6,7 @@ from sqlalchemy import select
 
 from profilekit.api.auth import Caller
 from profilekit.api.schemas import EventOut, JobOut, TrainRequest
+from profilekit.api.services import retry_lost_race
 from profilekit.api.services.profiles import visible_profile
 from profilekit.errors import NotFound
 from profilekit.jobs import create_training_jobs, default_pool, enqueue
@@ -31,11 +32,17 @@ def start_training(session, caller: Caller, body: TrainRequest, *, runtime, idem
     """One job for all the profiles (shared batches), sent to the workers. The same idempotency key with
     the same body returns the first job (sent again if still queued; a claimed job never runs twice)."""
     profiles = [visible_profile(session, caller, pid) for pid in dict.fromkeys(body.profile_ids)]
-    [job] = create_training_jobs(session, profile_ids=[p.id for p in profiles], method=body.method,
-                                 pool=default_pool(runtime.settings, session, caller.tenant), train=body.train,
-                                 method_config=body.hyperparameters, tenant=caller.tenant, per_job=len(profiles),
-                                 idempotency_key=idempotency_key)
-    session.commit()
+    ids = [p.id for p in profiles]
+
+    def write(session):
+        [job] = create_training_jobs(session, profile_ids=ids, method=body.method,
+                                     pool=default_pool(runtime.settings, session, caller.tenant), train=body.train,
+                                     method_config=body.hyperparameters, tenant=caller.tenant, per_job=len(ids),
+                                     idempotency_key=idempotency_key)
+        session.commit()
+        return job
+
+    job = retry_lost_race(session, write)  # the same key sent twice at once: one job
     if job.state == "queued":
         enqueue(runtime.celery, job.id)
     return job

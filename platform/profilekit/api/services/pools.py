@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from profilekit.api.auth import Caller
 from profilekit.api.schemas import DefaultPool, PoolBuild, PoolOut
+from profilekit.api.services import retry_lost_race
 from profilekit.api.services.profiles import visible_profile
 from profilekit.errors import ConfigError
 from profilekit.jobs import create_pool_job, enqueue
@@ -30,9 +31,15 @@ def build_pool(session, caller: Caller, body: PoolBuild, *, runtime, idempotency
         if len(ids) < 2:
             raise ConfigError(f"tenant {tenant!r} has {len(ids)} profile(s) with examples in two or more labels; "
                               "a warm pool needs two")
-    job = create_pool_job(session, profile_ids=ids, tenant=tenant, name=body.name, set_default=body.set_default,
-                          train=body.train, reduction_factor=body.reduction_factor, idempotency_key=idempotency_key)
-    session.commit()
+
+    def write(session):
+        job = create_pool_job(session, profile_ids=ids, tenant=tenant, name=body.name, set_default=body.set_default,
+                              train=body.train, reduction_factor=body.reduction_factor,
+                              idempotency_key=idempotency_key)
+        session.commit()
+        return job
+
+    job = retry_lost_race(session, write)
     if job.state == "queued":
         enqueue(runtime.celery, job.id)
     return job
@@ -45,6 +52,9 @@ def list_pools(session, caller: Caller) -> list[PoolOut]:
 
 
 def set_default(session, caller: Caller, body: DefaultPool) -> list[PoolOut]:
-    repo.set_tenant_pool(session, tenant=body.tenant or caller.tenant, pool_hash=body.pool_hash)
-    session.commit()
+    def write(session):
+        repo.set_tenant_pool(session, tenant=body.tenant or caller.tenant, pool_hash=body.pool_hash)
+        session.commit()
+
+    retry_lost_race(session, write)  # two first defaults of a tenant at once: the later one wins
     return list_pools(session, caller)

@@ -7,6 +7,7 @@ from sqlalchemy import func, select
 
 from profilekit.api.auth import Caller
 from profilekit.api.schemas import ArtifactInfo, ProfileCreate, ProfileOut, ProfilePage
+from profilekit.api.services import retry_lost_race
 from profilekit.errors import Conflict, NotFound
 from profilekit.store import repo
 from profilekit.store.models import Example, Profile
@@ -33,14 +34,19 @@ def profile_out(session, profile: Profile) -> ProfileOut:
 
 
 def create_profile(session, caller: Caller, body: ProfileCreate) -> Profile:
-    if body.external_id is not None:
-        exists = session.scalar(select(Profile).where(Profile.tenant == caller.tenant,
-                                                      Profile.external_id == body.external_id))
-        if exists is not None:
-            raise Conflict(f"external_id {body.external_id!r} already names profile {exists.id}")
-    profile = repo.create_profile(session, tenant=caller.tenant, external_id=body.external_id, labels=body.labels)
-    session.commit()
-    return profile
+    """A new profile; Conflict (409) when the tenant's external_id is taken, also by a concurrent request."""
+    def write(session) -> Profile:
+        if body.external_id is not None:
+            exists = session.scalar(select(Profile).where(Profile.tenant == caller.tenant,
+                                                          Profile.external_id == body.external_id))
+            if exists is not None:
+                raise Conflict(f"external_id {body.external_id!r} already names profile {exists.id}")
+        profile = repo.create_profile(session, tenant=caller.tenant, external_id=body.external_id,
+                                      labels=body.labels)
+        session.commit()
+        return profile
+
+    return retry_lost_race(session, write)
 
 
 def list_profiles(session, caller: Caller, *, cursor: str | None, limit: int) -> ProfilePage:

@@ -8,6 +8,7 @@ from collections import Counter
 
 from profilekit.api.auth import Caller
 from profilekit.api.schemas import UploadResult
+from profilekit.api.services import retry_lost_race
 from profilekit.api.services.profiles import visible_profile
 from profilekit.data import MIN_ROWS, DataError, parse_lamp, parse_rows
 from profilekit.store import repo
@@ -38,8 +39,13 @@ def add_dataset(sessions, caller: Caller, *, body: bytes | None = None, content_
     rows = parse_lamp(questions, outputs).rows if questions is not None else \
         parse_rows(body, content_type, need_author=True)
     counts = Counter(r.author for r in rows)
-    with sessions() as session:
+
+    def write(session):
         profiles = repo.upsert_author_profiles(session, rows=rows, tenant=caller.tenant, min_rows=min_rows)
         session.commit()
+        return profiles
+
+    with sessions() as session:
+        profiles = retry_lost_race(session, write)  # two uploads naming the same new author at once
         return UploadResult(profiles=[{"id": p.id, "external_id": p.external_id, "rows": counts[p.external_id]}
                                       for p in profiles], rows=len(rows), skipped_authors=len(counts) - len(profiles))
