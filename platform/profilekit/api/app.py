@@ -57,7 +57,7 @@ def route_template(request: Request) -> str:
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     from profilekit.api import openapi
     from profilekit.api.dashboard import views as dashboard
-    from profilekit.api.routes import health, jobs, pools, predict, profiles, uploads
+    from profilekit.api.routes import health, jobs, keys, pools, predict, profiles, uploads
 
     settings = settings or get_settings()
 
@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
                   description="Personalised predictions for very many profiles from one frozen encoder. "
                               "Send an API key as `Authorization: Bearer pk_…` (the Authorize button).")
     openapi.install(app)
-    for module in (profiles, uploads, jobs, pools, predict):
+    for module in (profiles, uploads, jobs, pools, predict, keys):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)
     app.include_router(dashboard.router)

@@ -1,8 +1,7 @@
-"""`profilekit serve` (the API, plus one worker in embedded mode) and `profilekit keys create`."""
+"""`profilekit serve`: the API, plus one worker in embedded mode."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
@@ -65,20 +64,6 @@ def serve(args) -> int:
     return 0
 
 
-def keys_create(args) -> int:
-    from profilekit.api.auth import create_key
-    from profilekit.store import make_engine, make_session_factory
-    from profilekit.store.migrate import upgrade
-
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    with make_session_factory(make_engine(settings.resolved_database_url))() as session:
-        key = create_key(session, tenant=args.tenant, role=args.role, name=args.name)
-    print(key)
-    print(f"(a {args.role} key of tenant {args.tenant!r}; it is shown only this once)", file=sys.stderr)
-    return 0
-
-
 def add_commands(commands) -> None:
     p = commands.add_parser("serve", help="serve the HTTP API (embedded mode also starts one worker)")
     p.add_argument("--host", default="127.0.0.1")
@@ -89,11 +74,3 @@ def add_commands(commands) -> None:
     p.add_argument("--demo-authors", type=int, default=5)
     p.add_argument("--demo-epochs", type=int, default=5)
     p.set_defaults(func=serve)
-
-    p = commands.add_parser("keys", help="API keys")
-    sub = p.add_subparsers(dest="keys_command", required=True)
-    c = sub.add_parser("create", help="create an API key and print it once")
-    c.add_argument("--tenant", default="default")
-    c.add_argument("--role", choices=["admin", "client"], default="client")
-    c.add_argument("--name")
-    c.set_defaults(func=keys_create)
