@@ -8,7 +8,7 @@ TORCH_INDEX_URL ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install bench lint clean
+.PHONY: run test reliability install bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -35,3 +35,8 @@ lint: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# The reliability scenarios (tests/reliability/) in their full form: longer load, more clients. `make test`
+# runs them too, in a fast form.
+reliability: $(VENV)/.installed
+	PROFILEKIT_RELIABILITY_FULL=1 $(PY) -m pytest -q -s -m reliability tests/reliability

@@ -26,10 +26,13 @@ def admin_key_for_embedded(settings) -> str | None:
 
 
 def serve(args) -> int:
+    """Serve until SIGTERM or Ctrl-C, then exit 0 once requests in flight are done (api/server.py) and the
+    embedded worker has handed its running job back to the queue."""
     import uvicorn
 
     from profilekit.api.app import create_app
-    from profilekit.cli.store_commands import _start_embedded_worker
+    from profilekit.api.server import DrainingServer
+    from profilekit.cli.store_commands import _start_embedded_worker, stop_embedded_worker
     from profilekit.store.migrate import upgrade
 
     settings = get_settings()
@@ -38,7 +41,7 @@ def serve(args) -> int:
     worker = _start_embedded_worker() if settings.embedded and not args.no_worker else None
     ready = threading.Event()
 
-    class Server(uvicorn.Server):
+    class Server(DrainingServer):
         async def startup(self, sockets=None):
             await super().startup(sockets)
             host, port = self.servers[0].sockets[0].getsockname()[:2]
@@ -50,7 +53,10 @@ def serve(args) -> int:
             ready.set()
 
     server_address: list = []
-    server = Server(uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning"))
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+                            timeout_graceful_shutdown=settings.shutdown_timeout_seconds)
+    server = Server(config, draining=app.state.draining, drain_seconds=settings.drain_seconds)
     if args.demo:
         from profilekit.cli.quickstart import run_quickstart
 
@@ -59,8 +65,8 @@ def serve(args) -> int:
         server.run()
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(30)
+            stop_embedded_worker(worker)
+    print("profilekit stopped", flush=True)
     return 0
 
 
