@@ -268,10 +268,12 @@ def test_serve_takes_its_worker_with_it_when_killed(tiny_backbone_dir, tmp_path)
         wait_for(lambda: ready(f"http://127.0.0.1:{port}"), 120, "serve to be ready", log)
         [worker] = wait_for(lambda: worker_children(server), 60, "the worker child", log)
         os.killpg(server.pid, signal.SIGKILL)  # as `kill -9` of make run's process group
+        killed_at = time.monotonic()
         server.wait(10)
         wait_for(lambda: gone(worker), 30, "the worker child to exit", log)
     finally:
         stop(server, signal.SIGKILL)
+    print(f"\nserve SIGKILLed: its worker child exited {time.monotonic() - killed_at:.1f} s later")
 
 
 def test_ctrl_c_stops_serve_with_exit_0_and_hands_the_running_job_back(tiny_backbone_dir, tmp_path):  # noqa: F811
