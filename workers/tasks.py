@@ -23,7 +23,7 @@ class WorkerRuntime:
         self.settings = settings
         self.sessions = make_session_factory(make_engine(settings.resolved_database_url))
         self.cache = EngineCache(settings)
-        self.stopping = threading.Event()
+        self.stopping = threading.Event()  # set when the worker shuts down: heartbeats end, the job is handed back
 
 
 def beat(runtime: WorkerRuntime) -> None:
@@ -54,7 +54,18 @@ def register_tasks(app: Celery, runtime_factory=WorkerRuntime) -> Celery:
         from profilekit.runner import run_job as run
 
         rt = runtime()
-        return run(job_id, sessions=rt.sessions, cache=rt.cache)
+        state = run(job_id, sessions=rt.sessions, cache=rt.cache, stopping=rt.stopping)
+        if state == "queued":  # handed back by a stopping worker: a message for whichever worker runs next
+            enqueue(app, job_id)
+        return state
+
+    @signals.worker_shutting_down.connect(weak=False)
+    def shutting_down(sig=None, how=None, **_):
+        """SIGTERM or Ctrl-C (Celery's warm shutdown waits for the running task): tell the running job to
+        hand itself back at its next step, so the worker exits within seconds and leaves no job running."""
+        if "runtime" in state:
+            log.warning("%s shutdown (%s): handing the running job back to the queue", how, sig)
+            state["runtime"].stopping.set()
 
     @signals.worker_ready.connect(weak=False)
     def recover(sender=None, **_):

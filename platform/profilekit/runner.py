@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 from dataclasses import asdict
 
@@ -26,12 +27,18 @@ class JobCancelled(Exception):
     pass
 
 
+class JobHandedBack(Exception):
+    """The worker is stopping (SIGTERM, Ctrl-C, its parent gone): the job goes back to the queue unfinished."""
+
+
 def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def run_job(job_id: str, *, sessions, cache: EngineCache) -> str:
-    """Run one job to its end state; returns that state. Safe to call twice for the same id."""
+def run_job(job_id: str, *, sessions, cache: EngineCache, stopping: threading.Event | None = None) -> str:
+    """Run one job to its end state; returns that state. Safe to call twice for the same id. When `stopping`
+    is set mid-job, the job is handed back (state queued again, this attempt not counted) at the next
+    training step rather than left running; returns "queued" then."""
     with sessions() as session:
         job = repo.claim_job(session, job_id=job_id, worker=worker_name())
         if job is None:
@@ -43,13 +50,18 @@ def run_job(job_id: str, *, sessions, cache: EngineCache) -> str:
                             error=f"gave up after {job.max_attempts} attempts")
             return "failed"
         kind, params, profile_ids = job.kind, dict(job.params), list(job.profile_ids)
+    reporter = _Reporter(job_id, sessions, stopping=stopping)
     try:
         if kind == "train":
-            _train(job_id, profile_ids, params, sessions=sessions, cache=cache)
+            _train(job_id, profile_ids, params, sessions=sessions, cache=cache, reporter=reporter)
         elif kind == "build_pool":
-            _build_pool(job_id, profile_ids, params, sessions=sessions, cache=cache)
+            _build_pool(job_id, profile_ids, params, sessions=sessions, cache=cache, reporter=reporter)
         else:
             raise ProfilekitError(f"unknown job kind {kind!r}")
+    except JobHandedBack:
+        with sessions() as session:
+            repo.hand_back_job(session, job_id=job_id, reason=f"its worker {worker_name()} is stopping")
+        return "queued"
     except JobCancelled:
         with sessions() as session:
             repo.finish_job(session, job_id=job_id, state="cancelled")
@@ -82,13 +94,17 @@ def resolve_pool(session, ref: str | None, cache: EngineCache) -> Pool | None:
 
 
 class _Reporter:
-    """Progress callback: writes progress and a heartbeat at most every `every` seconds, checks cancel."""
+    """Progress callback: writes progress and a heartbeat at most every `every` seconds, checks cancel, and
+    hands the job back at once (every step) when the worker is stopping."""
 
-    def __init__(self, job_id: str, sessions, every: float = 1.0):
+    def __init__(self, job_id: str, sessions, every: float = 1.0, stopping: threading.Event | None = None):
         self.job_id, self.sessions, self.every, self.last = job_id, sessions, every, 0.0
+        self.stopping = stopping
         self.losses: list[float] = []
 
     def __call__(self, progress) -> None:
+        if self.stopping is not None and self.stopping.is_set():
+            raise JobHandedBack()
         self.losses.append(progress.loss)
         if time.monotonic() - self.last < self.every:
             return
@@ -116,7 +132,8 @@ def _profiles(session, profile_ids: list[str], *, labels: bool = True) -> tuple[
     return data, example_ids
 
 
-def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache) -> None:
+def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache,
+           reporter: _Reporter) -> None:
     from profilekit.training import train_profiles
 
     with sessions() as session:
@@ -124,7 +141,7 @@ def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache
         data, example_ids = _profiles(session, profile_ids)
     engine = cache.training_engine(pool_row)
     config = TrainConfig(**params.get("train", {}))
-    results = train_profiles(engine, data, params["method"], config=config, callback=_Reporter(job_id, sessions),
+    results = train_profiles(engine, data, params["method"], config=config, callback=reporter,
                              **params.get("method_config", {}))
     records = []
     for result, ids in zip(results, example_ids, strict=True):
@@ -146,7 +163,8 @@ def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache
         repo.write_results(session, job=repo.get_job(session, job_id=job_id), records=records)
 
 
-def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache) -> None:
+def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache,
+                reporter: _Reporter) -> None:
     from pathlib import Path
 
     from profilekit.pool import save_pool
@@ -158,7 +176,7 @@ def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, 
     engine = cache.training_engine(None)
     config = TrainConfig(**params.get("train", {}))
     pool = build_warm_pool(engine, data, config=config, reduction_factor=params.get("reduction_factor", 16),
-                           callback=_Reporter(job_id, sessions))
+                           callback=reporter)
     path = save_pool(pool, Path(cache.settings.data_dir) / "pools" / f"{pool.pool_hash}.safetensors")
     with sessions() as session:
         repo.ensure_pool(session, pool=pool, uri=str(path.resolve()), built_from=profile_ids,

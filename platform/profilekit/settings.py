@@ -57,9 +57,13 @@ class Settings(BaseSettings):
     metrics_require_key: bool = Field(
         default=False, description="The API's /metrics needs an admin key (Authorization: Bearer), as "
         "Prometheus sends with `authorization: {credentials: …}`.")
-    secret_key: str | None = Field(
-        default=None, description="Signs dashboard session cookies. Embedded mode makes and keeps one in "
-        "data_dir; at scale it must be set.")
+    # stopping
+    drain_seconds: float = Field(
+        default=2.0, ge=0, le=300, description="On SIGTERM the API answers /readyz with 503 at once and keeps "
+        "serving this long, so a load balancer stops sending before the port closes.")
+    shutdown_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=3600, description="Then requests in flight get this long to finish before the "
+        "API exits anyway.")
 
     @property
     def resolved_database_url(self) -> str:

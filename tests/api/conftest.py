@@ -74,7 +74,7 @@ def server(settings):  # noqa: F811
     upgrade(settings.resolved_database_url)
     runtime = Runtime(settings)
     with runtime.sessions() as session:
-        admin = create_key(session, tenant="ops", role="admin")
+        admin = create_key(session, role="admin")
         client = create_key(session, tenant="acme", role="client")
         other = create_key(session, tenant="globex", role="client")
     port = free_port()

@@ -123,7 +123,7 @@ def test_metrics_can_require_an_admin_key(settings):
     app = metrics_app(settings, metrics_require_key=True)
     with TestClient(app) as http:
         with app.state.runtime.sessions() as session:
-            admin = create_key(session, tenant="ops", role="admin")
+            admin = create_key(session, role="admin")
             client = create_key(session, tenant="acme", role="client")
         assert http.get("/metrics").status_code == 401
         assert http.get("/metrics", headers={"Authorization": f"Bearer {client}"}).status_code == 403

@@ -4,6 +4,7 @@ loaded at start-up when `preload_model` is on (the default), else on the first p
 from __future__ import annotations
 
 import json
+import threading
 import time
 from contextlib import asynccontextmanager
 
@@ -59,7 +60,7 @@ def route_template(request: Request) -> str:
 def create_app(settings: Settings | None = None, *, runtime: Runtime | None = None) -> FastAPI:
     from profilekit.api import openapi
     from profilekit.api.dashboard import views as dashboard
-    from profilekit.api.routes import health, jobs, pools, predict, profiles, uploads
+    from profilekit.api.routes import health, jobs, keys, pools, predict, profiles, uploads
 
     settings = settings or get_settings()
 
@@ -81,8 +82,9 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     app = FastAPI(title="profilekit", version="1", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Personalised predictions for very many profiles from one frozen encoder. "
                               "Send an API key as `Authorization: Bearer pk_…` (the Authorize button).")
+    app.state.draining = threading.Event()  # set on SIGTERM (api/server.py): /readyz answers 503
     openapi.install(app)
-    for module in (profiles, uploads, jobs, pools, predict):
+    for module in (profiles, uploads, jobs, pools, predict, keys):
         app.include_router(module.router, prefix="/v1")
     app.include_router(health.router)
     app.include_router(dashboard.router)

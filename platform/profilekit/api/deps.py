@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
-from profilekit.api.auth import Caller, find_key
+from profilekit.api.auth import Caller, find_key, session_key
 from profilekit.api.runtime import Runtime
 
 COOKIE = "profilekit_session"
@@ -29,18 +29,14 @@ def get_session(runtime: RuntimeDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def key_from_request(request: Request, session: Session, runtime: Runtime) -> Caller | None:
+def key_from_request(request: Request, session: Session) -> Caller | None:
+    """The caller of a Bearer key, else of a live dashboard session cookie, else None."""
     header = request.headers.get("authorization", "")
-    key = header[7:].strip() if header.lower().startswith("bearer ") else None
-    if key is None and COOKIE in request.cookies:
-        from itsdangerous import BadSignature, URLSafeTimedSerializer
-
-        try:
-            key = URLSafeTimedSerializer(runtime.secret, salt="dashboard").loads(request.cookies[COOKIE],
-                                                                                 max_age=12 * 3600)
-        except BadSignature:
-            key = None
-    row = find_key(session, key) if key else None
+    if header.lower().startswith("bearer "):
+        row = find_key(session, header[7:].strip())
+    else:
+        token = request.cookies.get(COOKIE)
+        row = session_key(session, token) if token else None
     return Caller(row.id, row.tenant, row.role) if row is not None else None
 
 
@@ -48,7 +44,7 @@ def current_caller(request: Request, runtime: RuntimeDep) -> Caller:
     # a session of its own, closed at once: a request must not hold a pooled connection for its whole
     # life (predict waits on the batcher and takes another connection to look profiles up)
     with runtime.sessions() as session:
-        caller = key_from_request(request, session, runtime)
+        caller = key_from_request(request, session)
     if caller is None:
         raise HTTPException(401, "missing or invalid API key (send 'Authorization: Bearer <key>')",
                             headers={"WWW-Authenticate": "Bearer"})

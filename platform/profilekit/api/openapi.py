@@ -28,12 +28,14 @@ ERRORS = {401: (Error, "No API key, or one the service does not know"),
 
 def error_statuses(method: str, path: str) -> list[int]:
     """The error answers an operation may give: every /v1 operation 401 and 422; ids 404; creating a
-    profile 409; uploads 413; predictions 404, 409 and 429."""
+    profile 409; keys (admins only) 403; uploads 413; predictions 404, 409 and 429."""
     statuses = [401, 422]
     if "{" in path:
         statuses.append(404)
     if (method, path) == ("post", "/v1/profiles"):
         statuses.append(409)
+    if path.startswith("/v1/keys"):
+        statuses.append(403)
     if method == "post" and path.endswith(("/examples", "/datasets")):
         statuses.append(413)
     if (method, path) == ("post", "/v1/predict"):

@@ -5,11 +5,9 @@ serving floor imports no torch."""
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections import deque
-from pathlib import Path
 
 from profilekit.api.stats import History
 from profilekit.settings import Settings
@@ -49,19 +47,6 @@ class ServingStats:
                 "mean_batch_size": sum(sizes) / len(sizes) if sizes else None}
 
 
-def secret_key(settings: Settings) -> str:
-    if settings.secret_key:
-        return settings.secret_key
-    if not settings.embedded:
-        raise RuntimeError("PROFILEKIT_SECRET_KEY must be set outside the embedded default")
-    path = Path(settings.data_dir) / "secret.key"
-    if not path.is_file():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32))
-        path.chmod(0o600)
-    return path.read_text().strip()
-
-
 class Runtime:
     def __init__(self, settings: Settings):
         from profilekit.jobs import make_celery
@@ -74,7 +59,6 @@ class Runtime:
         self.stats = ServingStats()
         self.history = History()  # the dashboard's charts of the last hour
         self.dashboard_cache: dict = {}  # the dashboard's costly totals, kept a few seconds (dashboard/data.py)
-        self.secret = secret_key(settings)
         self.batch_observers = [self.stats.record_batch]  # called with the rows of each forward
         self._serving = None
         self._serving_lock = threading.Lock()

@@ -4,7 +4,7 @@ JSON shapes of error answers."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
@@ -248,6 +248,49 @@ class DefaultPool(RequestBody):
     tenant: str | None = Field(default=None, max_length=64, description="default: the caller's tenant")
 
 # ---- error answers: {"detail": …} always; what detail holds depends on the status ----------------------
+KEY_ID = "5e4d3c2b1a0f9e8d7c6b5a4f3e2d1c0b"
+
+
+class KeyCreate(RequestBody):
+    """A client key belongs to one tenant; an admin key operates every tenant and so takes none."""
+
+    model_config = example({"role": "client", "tenant": "acme", "name": "acme's batch importer"})
+
+    role: Literal["admin", "client"] = "client"
+    tenant: str | None = Field(default=None, min_length=1, max_length=64,
+                               description="The client key's tenant (default: default); refused for admin keys")
+    name: str | None = Field(default=None, max_length=200)
+
+    @field_validator("tenant")
+    @classmethod
+    def _admin_has_no_tenant(cls, tenant, info):
+        if info.data.get("role") == "admin" and tenant not in (None, "default"):
+            raise ValueError("an admin key operates every tenant, so it takes no tenant; "
+                             "make a client key for one tenant instead")
+        return tenant
+
+
+class KeyOut(BaseModel):
+    model_config = example({"id": KEY_ID, "tenant": "acme", "role": "client", "name": "acme's batch importer",
+                            "created_at": WHEN, "revoked_at": None})
+
+    id: str
+    tenant: str
+    role: str
+    name: str | None
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    """The key itself is in this answer only: it is stored as a hash."""
+
+    model_config = example({"id": KEY_ID, "key": "pk_…", "tenant": "acme", "role": "client", "name": None,
+                            "created_at": WHEN, "revoked_at": None})
+
+    key: str
+
+
 class RowProblem(BaseModel):
     row: int = Field(description="1-based row (or line) of the upload; 0 for the file as a whole")
     reason: str

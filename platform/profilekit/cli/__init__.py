@@ -11,7 +11,7 @@ import sys
 
 def build_parser() -> argparse.ArgumentParser:
     """Every command's flags; building it imports no torch (commands import what they need when run)."""
-    from profilekit.cli import demo, eval_command, pool_commands, serve, store_commands
+    from profilekit.cli import demo, eval_command, key_commands, pool_commands, serve, store_commands
     from profilekit.data import NEWS_AUTHORS
 
     parser = argparse.ArgumentParser(prog="profilekit", description=__doc__)
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     pool_commands.add_commands(commands)
     eval_command.add_commands(commands)
     serve.add_commands(commands)
+    key_commands.add_commands(commands)
     # its flags are bench/run.py's (main() hands them over), so listing them here needs no torch
     commands.add_parser("bench", add_help=False, help="benchmarks against HF PEFT and the adapters library "
                         "(bench/run.py; `profilekit bench --help` lists its flags)")

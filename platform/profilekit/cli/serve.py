@@ -1,8 +1,7 @@
-"""`profilekit serve` (the API, plus one worker in embedded mode) and `profilekit keys create`."""
+"""`profilekit serve`: the API, plus one worker in embedded mode."""
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
@@ -27,10 +26,13 @@ def admin_key_for_embedded(settings) -> str | None:
 
 
 def serve(args) -> int:
+    """Serve until SIGTERM or Ctrl-C, then exit 0 once requests in flight are done (api/server.py) and the
+    embedded worker has handed its running job back to the queue."""
     import uvicorn
 
     from profilekit.api.app import create_app
-    from profilekit.cli.store_commands import _start_embedded_worker
+    from profilekit.api.server import DrainingServer
+    from profilekit.cli.store_commands import _start_embedded_worker, stop_embedded_worker
     from profilekit.store.migrate import upgrade
 
     settings = get_settings()
@@ -39,7 +41,7 @@ def serve(args) -> int:
     worker = _start_embedded_worker() if settings.embedded and not args.no_worker else None
     ready = threading.Event()
 
-    class Server(uvicorn.Server):
+    class Server(DrainingServer):
         async def startup(self, sockets=None):
             await super().startup(sockets)
             host, port = self.servers[0].sockets[0].getsockname()[:2]
@@ -51,7 +53,10 @@ def serve(args) -> int:
             ready.set()
 
     server_address: list = []
-    server = Server(uvicorn.Config(create_app(settings), host=args.host, port=args.port, log_level="warning"))
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
+                            timeout_graceful_shutdown=settings.shutdown_timeout_seconds)
+    server = Server(config, draining=app.state.draining, drain_seconds=settings.drain_seconds)
     if args.demo:
         from profilekit.cli.quickstart import run_quickstart
 
@@ -60,22 +65,8 @@ def serve(args) -> int:
         server.run()
     finally:
         if worker is not None:
-            worker.terminate()
-            worker.wait(30)
-    return 0
-
-
-def keys_create(args) -> int:
-    from profilekit.api.auth import create_key
-    from profilekit.store import make_engine, make_session_factory
-    from profilekit.store.migrate import upgrade
-
-    settings = get_settings()
-    upgrade(settings.resolved_database_url)
-    with make_session_factory(make_engine(settings.resolved_database_url))() as session:
-        key = create_key(session, tenant=args.tenant, role=args.role, name=args.name)
-    print(key)
-    print(f"(a {args.role} key of tenant {args.tenant!r}; it is shown only this once)", file=sys.stderr)
+            stop_embedded_worker(worker)
+    print("profilekit stopped", flush=True)
     return 0
 
 
@@ -89,11 +80,3 @@ def add_commands(commands) -> None:
     p.add_argument("--demo-authors", type=int, default=5)
     p.add_argument("--demo-epochs", type=int, default=5)
     p.set_defaults(func=serve)
-
-    p = commands.add_parser("keys", help="API keys")
-    sub = p.add_subparsers(dest="keys_command", required=True)
-    c = sub.add_parser("create", help="create an API key and print it once")
-    c.add_argument("--tenant", default="default")
-    c.add_argument("--role", choices=["admin", "client"], default="client")
-    c.add_argument("--name")
-    c.set_defaults(func=keys_create)

@@ -3,6 +3,7 @@ PROFILEKIT_URL) onboard, jobs, predict and profiles talk to a running service in
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -53,13 +54,28 @@ def db_wait(args) -> int:
 def worker(args) -> int:
     from workers.main import start_worker
 
-    start_worker(pool=args.pool, concurrency=args.concurrency, loglevel=args.loglevel)
+    start_worker(pool=args.pool, concurrency=args.concurrency, loglevel=args.loglevel, parent_pid=args.exit_with_parent)
     return 0
 
 
 def _start_embedded_worker() -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "profilekit.cli", "worker", "--loglevel", "WARNING"],
+    """The embedded mode's worker, a child of this process: in a session of its own (Ctrl-C reaches only us,
+    and we stop it in order), and stopping by itself when we die, even by SIGKILL."""
+    return subprocess.Popen([sys.executable, "-m", "profilekit.cli", "worker", "--loglevel", "WARNING",
+                             "--exit-with-parent", str(os.getpid())],
                             env=os.environ.copy(), stdout=subprocess.DEVNULL, start_new_session=True)
+
+
+def stop_embedded_worker(worker: subprocess.Popen, timeout: float = 30) -> None:
+    """SIGTERM: the worker hands its running job back to the queue at the next training step and exits.
+    One that does not exit within `timeout` is killed (its job is then re-queued as an orphan)."""
+    worker.terminate()
+    try:
+        worker.wait(timeout)
+    except subprocess.TimeoutExpired:
+        print(f"profilekit: the worker did not stop within {timeout:.0f} s; killing it", file=sys.stderr)
+        worker.kill()
+        worker.wait()
 
 
 def onboard(args) -> int:
@@ -101,8 +117,7 @@ def onboard(args) -> int:
         states = _wait(sessions, job_ids)
     finally:
         if helper is not None:
-            helper.terminate()
-            helper.wait(30)
+            stop_embedded_worker(helper)
     _print_profiles(sessions, authors, job_ids)
     return 0 if all(s == "succeeded" for s in states.values()) else 1
 
@@ -208,6 +223,7 @@ def add_commands(commands) -> None:
     p.add_argument("--pool", default="solo", help="solo (GPU workers, default) or prefork")
     p.add_argument("--concurrency", type=int, default=1)
     p.add_argument("--loglevel", default="INFO")
+    p.add_argument("--exit-with-parent", type=int, metavar="PID", help=argparse.SUPPRESS)  # embedded mode's child
     p.set_defaults(func=worker)
 
     p = commands.add_parser("onboard", help="import a LaMP-style file, one profile per author, and train")

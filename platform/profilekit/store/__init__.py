@@ -5,6 +5,7 @@ from profilekit.store.models import (
     Example,
     Job,
     JobEvent,
+    KeySession,
     Pool,
     Profile,
     TenantPool,
@@ -12,5 +13,5 @@ from profilekit.store.models import (
 )
 from profilekit.store.session import make_engine, make_session_factory
 
-__all__ = ["ApiKey", "Artifact", "Base", "Example", "Job", "JobEvent", "Pool", "Profile", "TenantPool", "Worker",
-           "make_engine", "make_session_factory"]
+__all__ = ["ApiKey", "Artifact", "Base", "Example", "Job", "JobEvent", "KeySession", "Pool", "Profile", "TenantPool",
+           "Worker", "make_engine", "make_session_factory"]

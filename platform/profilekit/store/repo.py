@@ -242,6 +242,15 @@ def heartbeat(session: Session, *, job_id: str, progress: dict) -> bool:
     return bool(cancel)
 
 
+def hand_back_job(session: Session, *, job_id: str, reason: str) -> None:
+    """A running job its worker gives back unfinished because it is stopping: queued again, progress cleared,
+    and the attempt not counted (a stop is not the job's failure)."""
+    session.execute(update(Job).where(Job.id == job_id, Job.state == "running")
+                    .values(state="queued", worker=None, progress={}, attempts=Job.attempts - 1))
+    add_event(session, job_id=job_id, kind="state", message=f"re-queued: {reason}")
+    session.commit()
+
+
 def finish_job(session: Session, *, job_id: str, state: str, error: str | None = None) -> None:
     session.execute(update(Job).where(Job.id == job_id).values(state=state, error=error, finished_at=now()))
     add_event(session, job_id=job_id, kind="error" if error else "state", message=error or state)

@@ -1,4 +1,5 @@
-"""/dashboard: sign-in form (signed, HttpOnly session cookie) or Bearer header; refreshes itself."""
+"""/dashboard: sign-in form (a server-side session; the HttpOnly cookie holds a random id, never the key) or
+Bearer header; refreshes itself."""
 
 from __future__ import annotations
 
@@ -7,9 +8,8 @@ from html import escape
 
 from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
-from itsdangerous import URLSafeTimedSerializer
 
-from profilekit.api.auth import find_key
+from profilekit.api.auth import SESSION_SECONDS, end_session, find_key, start_session
 from profilekit.api.dashboard import data
 from profilekit.api.deps import COOKIE, RuntimeDep, SessionDep, key_from_request
 
@@ -50,21 +50,30 @@ def sign_in(message: str = "", status_code: int = 200) -> HTMLResponse:
     return page("profilekit — sign in", body, status_code=status_code)
 
 
+def served_over_https(request: Request) -> bool:
+    """HTTPS here, or at the proxy in front of us (X-Forwarded-Proto): then the cookie is Secure."""
+    forwarded = request.headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+    return request.url.scheme == "https" or forwarded == "https"
+
+
 @router.post("/login")
-def login(session: SessionDep, runtime: RuntimeDep, key: str = Form(...)):
+def login(request: Request, session: SessionDep, key: str = Form(...)):
     row = find_key(session, key)
     if row is None:
         return sign_in("That key is not valid.", 401)
     if row.role != "admin":
         return sign_in(f"That is a {row.role} key; the dashboard needs an admin key.", 403)
     response = RedirectResponse("/dashboard", status_code=303)
-    token = URLSafeTimedSerializer(runtime.secret, salt="dashboard").dumps(key)
-    response.set_cookie(COOKIE, token, httponly=True, samesite="strict", max_age=12 * 3600)
+    response.set_cookie(COOKIE, start_session(session, key=row), httponly=True, samesite="strict",
+                        secure=served_over_https(request), max_age=SESSION_SECONDS)
     return response
 
 
 @router.post("/logout")
-def logout():
+def logout(request: Request, session: SessionDep):
+    """Ends the session on the server too: a copied cookie stops working at once."""
+    if COOKIE in request.cookies:
+        end_session(session, request.cookies[COOKIE])
     response = RedirectResponse("/dashboard", status_code=303)
     response.delete_cookie(COOKIE)
     return response
@@ -77,7 +86,7 @@ def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep,
               after: str = Query("", max_length=64, description="the profiles page after this id")):
     from profilekit.api.dashboard import sections
 
-    caller = key_from_request(request, session, runtime)
+    caller = key_from_request(request, session)
     if caller is None:
         return sign_in()
     if not caller.is_admin:

@@ -25,8 +25,12 @@ def healthz() -> dict:
 @router.get("/readyz", responses=example(READY) | example(
     {"ready": False, "checks": {"database": "ok", "broker": "error: connection refused", "model": "loading"}},
     status=503))
-def readyz(runtime: RuntimeDep) -> JSONResponse:
-    """Database reachable, broker reachable, model loaded (unless it loads on the first prediction)."""
+def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
+    """Database reachable, broker reachable, model loaded (unless it loads on the first prediction); 503 at
+    once, without asking anyone, once the process is stopping (SIGTERM: it drains, then exits)."""
+    if request.app.state.draining.is_set():
+        return JSONResponse({"ready": False, "checks": {"process": "stopping: finishing the requests in flight"}},
+                            status_code=503)
     checks = {}
     try:
         with runtime.db.connect() as connection:

@@ -1,0 +1,63 @@
+"""`profilekit keys create | list | revoke ID` on the local store (the same as /v1/keys for admins)."""
+
+from __future__ import annotations
+
+import sys
+
+from profilekit.cli.common import table
+from profilekit.settings import get_settings
+
+
+def _sessions():
+    from profilekit.store import make_engine, make_session_factory
+    from profilekit.store.migrate import upgrade
+
+    url = get_settings().resolved_database_url
+    upgrade(url)  # a fresh embedded store has no tables yet
+    return make_session_factory(make_engine(url))
+
+
+def keys_create(args) -> int:
+    from profilekit.api.auth import check_key_request, create_key
+
+    check_key_request(tenant=args.tenant, role=args.role)  # before touching the store
+    with _sessions()() as session:
+        key = create_key(session, tenant=args.tenant, role=args.role, name=args.name)
+    print(key)
+    whose = "every tenant" if args.role == "admin" else f"tenant {args.tenant or 'default'!r}"
+    print(f"(a {args.role} key of {whose}; it is shown only this once)", file=sys.stderr)
+    return 0
+
+
+def keys_list(args) -> int:
+    from profilekit.api.auth import list_keys
+
+    with _sessions()() as session:
+        rows = [[k.id, k.role, "(every tenant)" if k.role == "admin" else k.tenant, k.name or "",
+                 str(k.created_at)[:19], str(k.revoked_at)[:19] if k.revoked_at else ""] for k in list_keys(session)]
+    print(table(rows, ["id", "role", "tenant", "name", "created", "revoked"]))
+    return 0
+
+
+def keys_revoke(args) -> int:
+    from profilekit.api.auth import revoke_key
+
+    with _sessions()() as session:
+        row = revoke_key(session, key_id=args.id)
+        print(f"revoked key {row.id} ({row.role}, {row.name or 'no name'}); its dashboard sessions are ended")
+    return 0
+
+
+def add_commands(commands) -> None:
+    p = commands.add_parser("keys", help="API keys: create, list, revoke")
+    sub = p.add_subparsers(dest="keys_command", required=True)
+    c = sub.add_parser("create", help="create an API key and print it once")
+    c.add_argument("--tenant", help="a client key's tenant (default: default); admin keys operate every tenant "
+                   "and take none")
+    c.add_argument("--role", choices=["admin", "client"], default="client")
+    c.add_argument("--name")
+    c.set_defaults(func=keys_create)
+    sub.add_parser("list", help="every key: id, role, tenant, name, created, revoked").set_defaults(func=keys_list)
+    r = sub.add_parser("revoke", help="revoke a key (401 from now on) and end its dashboard sessions")
+    r.add_argument("id", help="the key's id, as `keys list` shows it")
+    r.set_defaults(func=keys_revoke)
