@@ -41,6 +41,26 @@ def beat(runtime: WorkerRuntime) -> None:
         runtime.stopping.wait(runtime.settings.worker_heartbeat_seconds)
 
 
+def reconcile(runtime: WorkerRuntime, app: Celery) -> None:
+    """Every `reconcile_seconds`, re-queue the running jobs whose heartbeat is older than
+    `job_stale_seconds` and send them again: a worker killed mid-job leaves its job running in the
+    database while the broker holds its message unacknowledged (Redis, for the visibility timeout) or
+    consumed (SQLite transport), so nothing else would bring it back. Every worker runs this; the
+    conditional update in `repo.requeue_stale` lets exactly one of them re-queue each job."""
+    from profilekit.store import repo
+
+    while not runtime.stopping.wait(runtime.settings.reconcile_seconds):
+        try:
+            with runtime.sessions() as session:
+                job_ids = repo.requeue_stale(session, stale_seconds=runtime.settings.job_stale_seconds)
+            for job_id in job_ids:
+                enqueue(app, job_id)
+            if job_ids:
+                log.warning("re-queued %d orphaned job(s): %s", len(job_ids), ", ".join(job_ids))
+        except Exception:  # the database or the broker may be briefly away; the next round tries again
+            log.warning("reconciling orphaned jobs failed", exc_info=True)
+
+
 def register_tasks(app: Celery, runtime_factory=WorkerRuntime) -> Celery:
     state: dict = {}
 
@@ -70,6 +90,7 @@ def register_tasks(app: Celery, runtime_factory=WorkerRuntime) -> Celery:
         if job_ids:
             log.warning("re-enqueued %d job(s) on start-up: %s", len(job_ids), ", ".join(job_ids))
         threading.Thread(target=beat, args=(rt,), name="profilekit-heartbeat", daemon=True).start()
+        threading.Thread(target=reconcile, args=(rt, app), name="profilekit-reconciler", daemon=True).start()
 
     @signals.worker_shutdown.connect(weak=False)
     def stopped(sender=None, **_):
