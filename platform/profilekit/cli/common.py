@@ -45,3 +45,13 @@ def predictions_text(texts: list[str], predictions: list[dict]) -> str:
         top = sorted(prediction["scores"].items(), key=lambda kv: -kv[1])[:3]
         lines.append(f"{prediction['label']}\t" + " ".join(f"{k}={v:.2f}" for k, v in top) + f"\t{text}")
     return "\n".join(lines)
+
+
+def train_settings(args) -> dict:
+    """The training settings of `onboard`'s flags, checked before anything is uploaded or stored (a
+    pydantic ValidationError naming the field: exit status 2)."""
+    from profilekit.jobs import TrainConfig
+
+    train = {"min_rows": max(3, args.min_rows)} | ({"epochs": args.epochs} if args.epochs is not None else {})
+    TrainConfig(**train)
+    return train

@@ -6,19 +6,19 @@ from __future__ import annotations
 
 import sys
 
-from profilekit.cli.common import jobs_table, predictions_text, profiles_table, table
+from profilekit.cli.common import jobs_table, predictions_text, profiles_table, table, train_settings
 from profilekit.client import Client, Invalid
 
 
 def onboard(args, pk: Client) -> int:
     """Upload the file (one profile per author), train in jobs of --profiles-per-job profiles; profiles
     the service refuses to train (one label) are left out and named."""
+    train = train_settings(args)
     uploaded = pk.upload(args.file, min_rows=args.min_rows)
     authors = {p["id"]: p["external_id"] for p in uploaded["profiles"]}
     if not authors:
         print(f"profilekit: no author in {args.file} has {args.min_rows} rows or more", file=sys.stderr)
         return 2
-    train = {"min_rows": max(3, args.min_rows)} | ({"epochs": args.epochs} if args.epochs else {})
     ids, jobs = list(authors), []
     for start in range(0, len(ids), args.profiles_per_job):
         chunk = ids[start:start + args.profiles_per_job]

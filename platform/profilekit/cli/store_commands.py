@@ -9,7 +9,7 @@ import sys
 import time
 
 from profilekit.cli import remote
-from profilekit.cli.common import jobs_table, predictions_text, profiles_table, progress_bar, table
+from profilekit.cli.common import jobs_table, predictions_text, profiles_table, progress_bar, table, train_settings
 from profilekit.data import MIN_ROWS
 from profilekit.jobs import FINAL_STATES, JOB_STATES
 from profilekit.settings import get_settings
@@ -68,6 +68,7 @@ def onboard(args) -> int:
     from profilekit.store import repo
     from profilekit.store.migrate import upgrade
 
+    train = train_settings(args)
     settings = get_settings()
     upgrade(settings.resolved_database_url)
     rows = read_rows(args.file)
@@ -77,7 +78,6 @@ def onboard(args) -> int:
         if not profiles:
             print(f"profilekit: no author in {args.file} has {args.min_rows} rows or more", file=sys.stderr)
             return 2
-        train = {"min_rows": max(3, args.min_rows)} | ({"epochs": args.epochs} if args.epochs else {})
         refused = {r["id"]: r["reason"] for r in untrainable(session, [p.id for p in profiles], TrainConfig(**train))}
         for profile in profiles:
             if profile.id in refused:
