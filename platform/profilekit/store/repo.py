@@ -296,7 +296,8 @@ def requeue_stale(session: Session, *, stale_seconds: float) -> list[str]:
         else:
             values = {"state": "queued", "worker": None}
             event = ("state", f"re-queued: its worker stopped sending heartbeats (attempt {attempts})")
-        if session.execute(update(Job).where(*still_stale).values(**values)).rowcount:
+        moved = update(Job).where(*still_stale).values(**values).execution_options(synchronize_session="fetch")
+        if session.execute(moved).rowcount:
             add_event(session, job_id=job_id, kind=event[0], message=event[1])
             if values["state"] == "queued":
                 requeued.append(job_id)
