@@ -8,7 +8,7 @@ TORCH_INDEX_URL ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install bench lint clean
+.PHONY: run test reliability install bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -26,6 +26,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q
+
+# the scenarios of tests/reliability/ in their full form (make test runs them short); -s prints their figures
+reliability: $(VENV)/.installed
+	PROFILEKIT_RELIABILITY_FULL=1 $(PY) -m pytest -q -s -m reliability tests/reliability
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.engine

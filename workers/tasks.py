@@ -7,7 +7,7 @@ import threading
 
 from celery import Celery, signals
 
-from profilekit.jobs import RUN_JOB, enqueue
+from profilekit.jobs import RUN_JOB, enqueue, waiting_messages
 from profilekit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,17 +42,22 @@ def beat(runtime: WorkerRuntime) -> None:
 
 
 def reconcile(runtime: WorkerRuntime, app: Celery) -> None:
-    """Every `reconcile_seconds`, re-queue the running jobs whose heartbeat is older than
-    `job_stale_seconds` and send them again: a worker killed mid-job leaves its job running in the
-    database while the broker holds its message unacknowledged (Redis, for the visibility timeout) or
-    consumed (SQLite transport), so nothing else would bring it back. Every worker runs this; the
-    conditional update in `repo.requeue_stale` lets exactly one of them re-queue each job."""
+    """Every `reconcile_seconds`, bring back what nothing else would:
+    - running jobs whose heartbeat is older than `job_stale_seconds`: a worker killed mid-job leaves its job
+      running in the database while the broker holds its message unacknowledged (Redis, for the
+      visibility timeout) or consumed (SQLite transport). Every worker runs this; the conditional update in
+      `repo.requeue_stale` lets exactly one of them re-queue each job.
+    - queued jobs older than `job_stale_seconds` while the broker's queue is empty: the broker lost their
+      messages (flushed, restarted without persistence). A duplicate send is harmless: one claim wins."""
     from profilekit.store import repo
 
-    while not runtime.stopping.wait(runtime.settings.reconcile_seconds):
+    settings = runtime.settings
+    while not runtime.stopping.wait(settings.reconcile_seconds):
         try:
             with runtime.sessions() as session:
-                job_ids = repo.requeue_stale(session, stale_seconds=runtime.settings.job_stale_seconds)
+                job_ids = repo.requeue_stale(session, stale_seconds=settings.job_stale_seconds)
+                if not job_ids and waiting_messages(app) == 0:
+                    job_ids = repo.waiting_jobs(session, older_than=settings.job_stale_seconds)
             for job_id in job_ids:
                 enqueue(app, job_id)
             if job_ids:

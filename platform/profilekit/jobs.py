@@ -27,7 +27,7 @@ from profilekit.store.models import JOB_KINDS, JOB_STATES
 
 __all__ = ["JOB_KINDS", "JOB_STATES", "FINAL_STATES", "RUN_JOB", "TRAINING_QUEUE", "Promotion", "TrainConfig",
            "check_training", "check_trainable", "create_pool_job", "create_training_jobs", "default_pool",
-           "untrainable", "enqueue", "make_celery", "method_name"]
+           "untrainable", "enqueue", "make_celery", "method_name", "waiting_messages"]
 
 RUN_JOB = "profilekit.run_job"
 TRAINING_QUEUE = "training"
@@ -210,3 +210,13 @@ def make_celery(settings: Settings):
 
 def enqueue(celery_app, job_id: str) -> None:
     celery_app.send_task(RUN_JOB, args=[job_id], queue=TRAINING_QUEUE)
+
+
+def waiting_messages(celery_app) -> int:
+    """Job ids waiting in the broker's training queue (not those a worker holds). Declares the queue and
+    its binding first, so a broker that lost them (Redis flushed, restarted empty) routes sends again."""
+    queue = celery_app.amqp.queues[TRAINING_QUEUE]
+    with celery_app.connection_for_write() as connection:
+        channel = connection.default_channel
+        queue.bind(channel).declare()
+        return channel.queue_declare(queue=TRAINING_QUEUE).message_count

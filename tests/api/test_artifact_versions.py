@@ -86,7 +86,9 @@ def test_the_library_and_command_line_refuse_the_same_settings(sessions, tmp_pat
     assert not (tmp_path / "cli-data" / "profilekit.sqlite").exists()  # nothing stored, not even the profile
 
 
-def test_every_artifact_is_kept_and_an_earlier_one_can_be_promoted_back(server):
+def test_every_artifact_is_kept_and_an_earlier_one_can_be_promoted_back(server, capsys):
+    from profilekit.cli import main
+
     with server.http(server.client) as http, server.http(server.other_client) as other, \
             server.http(server.admin) as admin:
         pid = onboard(http, "bo")["bo"]
@@ -114,6 +116,14 @@ def test_every_artifact_is_kept_and_an_earlier_one_can_be_promoted_back(server):
         assert [v["current"] for v in http.get(f"/v1/profiles/{pid}/artifacts").json()] == [False, True]
         assert admin.post(f"/v1/profiles/{pid}/artifacts/{versions[0]['id']}/promote").status_code == 200
         assert predict(http, pid) == second
+        # the command line, through the client: list, then roll back again
+        capsys.readouterr()
+        assert main(["--url", server.url, "--api-key", server.client, "artifacts", pid, "--promote",
+                     versions[1]["id"]]) == 0
+        listed = capsys.readouterr().out.splitlines()
+        rows = {line.split()[0]: line for line in listed if line.split()[0] in (versions[0]["id"], versions[1]["id"])}
+        assert rows[versions[1]["id"]].split()[1] == "*" and rows[versions[0]["id"]].split()[1] == second_job["id"]
+        assert predict(http, pid) == first
 
 
 def rows(flipped: bool = False) -> str:

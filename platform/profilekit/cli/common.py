@@ -38,6 +38,14 @@ def profiles_table(profiles: list[dict]) -> str:
                         "stored bytes"])
 
 
+def artifacts_table(versions: list[dict]) -> str:
+    """A profile's artifact versions as the API answers them (ArtifactVersion), newest first."""
+    rows = [[a["id"], "*" if a["current"] else "", a["job_id"] or "-", a["method"],
+             f"{a['metrics'].get('accuracy', float('nan')):.3f}", a["stored_bytes"],
+             str(a["created_at"])[:19].replace("T", " ")] for a in versions]
+    return table(rows, ["artifact", "current", "job", "method", "accuracy", "stored bytes", "created"])
+
+
 def predictions_text(texts: list[str], predictions: list[dict]) -> str:
     """One line per text: label, the top three scores, the text."""
     lines = []

@@ -1,12 +1,12 @@
 """The command line against a running service: `profilekit --url URL --api-key KEY onboard|jobs|predict|
-profiles` (or PROFILEKIT_URL / PROFILEKIT_API_KEY), through profilekit.client. It needs no database URL
+profiles|artifacts` (or PROFILEKIT_URL / PROFILEKIT_API_KEY), through profilekit.client. It needs no database URL
 and loads no model."""
 
 from __future__ import annotations
 
 import sys
 
-from profilekit.cli.common import jobs_table, predictions_text, profiles_table, table, train_settings
+from profilekit.cli.common import artifacts_table, jobs_table, predictions_text, profiles_table, table, train_settings
 from profilekit.client import Client, Invalid
 
 
@@ -69,4 +69,11 @@ def profiles(args, pk: Client) -> int:
     print(profiles_table(page["items"]))
     if page["next_cursor"]:
         print(f"more: --cursor {page['next_cursor']}", file=sys.stderr)
+    return 0
+
+
+def artifacts(args, pk: Client) -> int:
+    if args.promote:
+        pk.promote(args.profile, args.promote)
+    print(artifacts_table(pk.artifacts(args.profile)))
     return 0

@@ -280,13 +280,16 @@ def request_cancel(session: Session, *, job_id: str) -> Job:
 
 
 def requeue_stale(session: Session, *, stale_seconds: float) -> list[str]:
-    """Running jobs whose heartbeat is older than `stale_seconds` (their worker died or hangs) go back to
-    queued, or to failed once out of attempts. Each move is one conditional UPDATE on the attempt seen, so
-    when every worker reconciles at once exactly one moves a job; returns the ids this caller re-queued
-    (for it to send to the broker again)."""
+    """Running jobs whose heartbeat is older than `stale_seconds` and whose worker is gone (its own
+    heartbeat in `workers` is as old, or it stopped) go back to queued, or to failed once out of attempts.
+    A live worker in a slow phase (loading a model, a long step) keeps its job; a hung one shows on the
+    dashboard. Each move is one conditional UPDATE on the attempt seen, so when every worker reconciles at
+    once exactly one moves a job; returns the ids this caller re-queued (for it to send again)."""
     cutoff = now() - timedelta(seconds=stale_seconds)
+    alive = select(Worker.name).where(Worker.heartbeat_at >= cutoff, Worker.stopped_at.is_(None))
     stale = session.execute(select(Job.id, Job.attempts, Job.max_attempts)
-                            .where(Job.state == "running", Job.heartbeat_at < cutoff)).all()
+                            .where(Job.state == "running", Job.heartbeat_at < cutoff,
+                                   Job.worker.is_(None) | Job.worker.not_in(alive))).all()
     requeued = []
     for job_id, attempts, max_attempts in stale:
         still_stale = (Job.id == job_id, Job.state == "running", Job.attempts == attempts, Job.heartbeat_at < cutoff)
@@ -303,6 +306,14 @@ def requeue_stale(session: Session, *, stale_seconds: float) -> list[str]:
                 requeued.append(job_id)
         session.commit()
     return requeued
+
+
+def waiting_jobs(session: Session, *, older_than: float) -> list[str]:
+    """Queued jobs created more than `older_than` seconds ago, oldest first: the ones to send again when
+    the broker's queue is empty (it lost their messages)."""
+    cutoff = now() - timedelta(seconds=older_than)
+    return list(session.scalars(select(Job.id).where(Job.state == "queued", Job.created_at < cutoff)
+                                .order_by(Job.created_at)))
 
 
 def orphaned_jobs(session: Session, *, stale_seconds: float) -> list[str]:
