@@ -31,9 +31,9 @@ def worker_name() -> str:
 
 
 def run_job(job_id: str, *, sessions, cache: EngineCache) -> str:
-    """Run one job to its end state; returns that state ("lost" when the attempt was taken over: its
-    heartbeat went stale, another worker re-queued it, and this one's results are dropped). Safe to call
-    twice for the same id."""
+    """Run one job to its end state; returns that state ("lost" when the attempt was taken over: the job's
+    heartbeat and this worker's went stale, another worker re-queued it, and this attempt's results are
+    dropped). Safe to call twice for the same id."""
     with sessions() as session:
         job = repo.claim_job(session, job_id=job_id, worker=worker_name())
         if job is None:
