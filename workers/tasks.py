@@ -7,7 +7,7 @@ import threading
 
 from celery import Celery, signals
 
-from profilekit.jobs import RUN_JOB, enqueue
+from profilekit.jobs import RUN_JOB, enqueue, waiting_messages
 from profilekit.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,31 @@ def beat(runtime: WorkerRuntime) -> None:
         except Exception:  # the database may be briefly away; the next beat tries again
             log.warning("worker heartbeat failed", exc_info=True)
         runtime.stopping.wait(runtime.settings.worker_heartbeat_seconds)
+
+
+def reconcile(runtime: WorkerRuntime, app: Celery) -> None:
+    """Every `reconcile_seconds`, bring back what nothing else would:
+    - running jobs whose heartbeat is older than `job_stale_seconds`: a worker killed mid-job leaves its job
+      running in the database while the broker holds its message unacknowledged (Redis, for the
+      visibility timeout) or consumed (SQLite transport). Every worker runs this; the conditional update in
+      `repo.requeue_stale` lets exactly one of them re-queue each job.
+    - queued jobs older than `job_stale_seconds` while the broker's queue is empty: the broker lost their
+      messages (flushed, restarted without persistence). A duplicate send is harmless: one claim wins."""
+    from profilekit.store import repo
+
+    settings = runtime.settings
+    while not runtime.stopping.wait(settings.reconcile_seconds):
+        try:
+            with runtime.sessions() as session:
+                job_ids = repo.requeue_stale(session, stale_seconds=settings.job_stale_seconds)
+                if not job_ids and waiting_messages(app) == 0:
+                    job_ids = repo.waiting_jobs(session, older_than=settings.job_stale_seconds)
+            for job_id in job_ids:
+                enqueue(app, job_id)
+            if job_ids:
+                log.warning("re-queued %d orphaned job(s): %s", len(job_ids), ", ".join(job_ids))
+        except Exception:  # the database or the broker may be briefly away; the next round tries again
+            log.warning("reconciling orphaned jobs failed", exc_info=True)
 
 
 def register_tasks(app: Celery, runtime_factory=WorkerRuntime) -> Celery:
@@ -81,6 +106,7 @@ def register_tasks(app: Celery, runtime_factory=WorkerRuntime) -> Celery:
         if job_ids:
             log.warning("re-enqueued %d job(s) on start-up: %s", len(job_ids), ", ".join(job_ids))
         threading.Thread(target=beat, args=(rt,), name="profilekit-heartbeat", daemon=True).start()
+        threading.Thread(target=reconcile, args=(rt, app), name="profilekit-reconciler", daemon=True).start()
 
     @signals.worker_shutdown.connect(weak=False)
     def stopped(sender=None, **_):

@@ -63,3 +63,8 @@ class Conflict(ProfilekitError):
 
 class IdempotencyConflict(ProfilekitError):
     """The idempotency key was used before with a different request."""
+
+
+class AttemptLost(ProfilekitError):
+    """This worker's attempt at a job is no longer the job's current one (its heartbeat went stale and
+    the job was re-queued, or it ended): whatever the attempt computed is dropped, never stored."""

@@ -5,6 +5,8 @@ line, the API and the workers. Imports no torch: a job names its pool, and the w
   `pydantic.ValidationError` naming the field in the library and on the command line).
 - `check_training`: method name, method config and pool refused before anything is queued;
   `check_trainable`: profiles without enough rows or labels refused, all named.
+- `Promotion`: whether a job's new artifact replaces the profile's current one (always, or only when
+  not worse on the holdout); every artifact is kept as a version either way.
 - `create_training_jobs`, `create_pool_job`: jobs rows in the database; `enqueue` sends their ids
   through Celery.
 """
@@ -12,6 +14,7 @@ line, the API and the workers. Imports no torch: a job names its pool, and the w
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass
@@ -22,9 +25,9 @@ from profilekit.settings import Settings
 from profilekit.store import repo
 from profilekit.store.models import JOB_KINDS, JOB_STATES
 
-__all__ = ["JOB_KINDS", "JOB_STATES", "FINAL_STATES", "RUN_JOB", "TRAINING_QUEUE", "TrainConfig", "check_training",
-           "check_trainable", "create_pool_job", "create_training_jobs", "default_pool", "untrainable", "enqueue",
-           "make_celery", "method_name"]
+__all__ = ["JOB_KINDS", "JOB_STATES", "FINAL_STATES", "RUN_JOB", "TRAINING_QUEUE", "Promotion", "TrainConfig",
+           "check_training", "check_trainable", "create_pool_job", "create_training_jobs", "default_pool",
+           "untrainable", "enqueue", "make_celery", "method_name", "waiting_messages"]
 
 RUN_JOB = "profilekit.run_job"
 TRAINING_QUEUE = "training"
@@ -50,6 +53,30 @@ class TrainConfig:
     warmup_ratio: float = Field(0.0, ge=0.0, le=0.5, description="Share of a profile's steps spent warming up.")
     eval_batch_size: int = Field(128, ge=1, le=4096, description="Rows per forward when scoring the holdout.")
     seed: int = Field(0, ge=0, le=2**31 - 1, description="Seeds splits, initialisation, shuffling and noise.")
+
+
+@dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class Promotion:
+    """Whether a training job's new artifact becomes its profile's current one. Every artifact is kept
+    either way (`GET /v1/profiles/{id}/artifacts`), so an earlier one can be promoted back."""
+
+    policy: Literal["always", "if_not_worse"] = Field(
+        "always", description="always: the new artifact becomes current; if_not_worse: the current one is kept "
+        "when the new holdout accuracy is lower by more than `tolerance`.")
+    tolerance: float = Field(0.0, ge=0.0, le=1.0, description="if_not_worse: how much lower (in holdout "
+                             "accuracy, 0-1) the new artifact may score and still become current.")
+
+    def decide(self, current: dict, new: dict) -> tuple[bool, str]:
+        """(promote, why) from the current and the new artifact's holdout metrics."""
+        if self.policy == "always":
+            return True, "promotion policy always"
+        old, fresh = current.get("accuracy"), new.get("accuracy")
+        if old is None or fresh is None:
+            return True, "no holdout accuracy to compare"
+        if fresh < old - self.tolerance:
+            return False, (f"kept the current artifact: new holdout accuracy {fresh:.3f} is below its {old:.3f} "
+                           f"by more than the tolerance {self.tolerance:g}")
+        return True, f"new holdout accuracy {fresh:.3f} is not worse than {old:.3f} (tolerance {self.tolerance:g})"
 
 
 def method_name(name: str) -> str:
@@ -111,16 +138,18 @@ def check_trainable(session, profile_ids: list[str], train: TrainConfig) -> None
 def create_training_jobs(session, *, profile_ids: list[str], method: str, pool: str | None,
                          train: TrainConfig | dict | None = None, method_config: dict | None = None,
                          tenant: str = "default", per_job: int = 16, max_attempts: int = 3,
-                         idempotency_key: str | None = None) -> list:
+                         idempotency_key: str | None = None, promotion: Promotion | dict | None = None) -> list:
     """Training jobs for these profiles (not yet sent to the broker): `per_job` profiles share one job's
-    batches. The method, its config, the training settings and the profiles' examples are checked first."""
+    batches. The method, its config, the training settings, the promotion policy and the profiles'
+    examples are checked first (a bad setting raises pydantic's ValidationError naming the field)."""
     method = check_training(method, method_config, pool)
     train = train if isinstance(train, TrainConfig) else TrainConfig(**(train or {}))
+    promotion = promotion if isinstance(promotion, Promotion) else Promotion(**(promotion or {}))
     check_trainable(session, profile_ids, train)
     from dataclasses import asdict
 
     params = {"method": method, "pool": pool if method_uses_pool(method) else None, "train": asdict(train),
-              "method_config": method_config or {}}
+              "method_config": method_config or {}, "promotion": asdict(promotion)}
     jobs = []
     for start in range(0, len(profile_ids), per_job):
         job, _ = repo.create_job(session, kind="train", profile_ids=profile_ids[start:start + per_job],
@@ -181,3 +210,13 @@ def make_celery(settings: Settings):
 
 def enqueue(celery_app, job_id: str) -> None:
     celery_app.send_task(RUN_JOB, args=[job_id], queue=TRAINING_QUEUE)
+
+
+def waiting_messages(celery_app) -> int:
+    """Job ids waiting in the broker's training queue (not those a worker holds). Declares the queue and
+    its binding first, so a broker that lost them (Redis flushed, restarted empty) routes sends again."""
+    queue = celery_app.amqp.queues[TRAINING_QUEUE]
+    with celery_app.connection_for_write() as connection:
+        channel = connection.default_channel
+        queue.bind(channel).declare()
+        return channel.queue_declare(queue=TRAINING_QUEUE).message_count

@@ -14,8 +14,8 @@ import time
 from dataclasses import asdict
 
 from profilekit.data import ProfileData
-from profilekit.errors import ProfilekitError
-from profilekit.jobs import POOL_HASH, RANDOM_POOL, TrainConfig
+from profilekit.errors import AttemptLost, NotFound, ProfilekitError
+from profilekit.jobs import POOL_HASH, RANDOM_POOL, Promotion, TrainConfig
 from profilekit.serving import EngineCache
 from profilekit.store import repo
 from profilekit.store.models import Pool
@@ -36,21 +36,24 @@ def worker_name() -> str:
 
 
 def run_job(job_id: str, *, sessions, cache: EngineCache, stopping: threading.Event | None = None) -> str:
-    """Run one job to its end state; returns that state. Safe to call twice for the same id. When `stopping`
-    is set mid-job, the job is handed back (state queued again, this attempt not counted) at the next
-    training step rather than left running; returns "queued" then."""
+    """Run one job to its end state; returns that state. Safe to call twice for the same id.
+    "lost" when the attempt was taken over (the job's heartbeat and this worker's went stale, another
+    worker re-queued it, and this attempt's results are dropped). When `stopping` is set mid-job, the job
+    is handed back (queued again, this attempt not counted) at the next training step rather than left
+    running; returns "queued" then."""
     with sessions() as session:
         job = repo.claim_job(session, job_id=job_id, worker=worker_name())
         if job is None:
             current = session.get(repo.Job, job_id)
             log.info("job %s not claimable (state %s)", job_id, getattr(current, "state", "missing"))
             return getattr(current, "state", "missing")
-        if job.attempts > job.max_attempts:
-            repo.finish_job(session, job_id=job_id, state="failed",
+        attempt = job.attempts
+        if attempt > job.max_attempts:
+            repo.finish_job(session, job_id=job_id, state="failed", attempt=attempt,
                             error=f"gave up after {job.max_attempts} attempts")
             return "failed"
         kind, params, profile_ids = job.kind, dict(job.params), list(job.profile_ids)
-    reporter = _Reporter(job_id, sessions, stopping=stopping)
+    reporter = _Reporter(job_id, attempt, sessions, stopping=stopping)
     try:
         if kind == "train":
             _train(job_id, profile_ids, params, sessions=sessions, cache=cache, reporter=reporter)
@@ -60,22 +63,26 @@ def run_job(job_id: str, *, sessions, cache: EngineCache, stopping: threading.Ev
             raise ProfilekitError(f"unknown job kind {kind!r}")
     except JobHandedBack:
         with sessions() as session:
-            repo.hand_back_job(session, job_id=job_id, reason=f"its worker {worker_name()} is stopping")
+            repo.hand_back_job(session, job_id=job_id, attempt=attempt,
+                               reason=f"its worker {worker_name()} is stopping")
         return "queued"
+    except AttemptLost:
+        log.warning("job %s: attempt %d was taken over by another worker; its results are dropped", job_id, attempt)
+        return "lost"
     except JobCancelled:
-        with sessions() as session:
-            repo.finish_job(session, job_id=job_id, state="cancelled")
-        return "cancelled"
+        return _finish(sessions, job_id, attempt, "cancelled")
     except (ProfilekitError, ValueError) as exc:  # bad data, unknown pool, bad hyperparameters
-        with sessions() as session:
-            repo.finish_job(session, job_id=job_id, state="failed", error=str(exc))
-        return "failed"
+        return _finish(sessions, job_id, attempt, "failed", str(exc))
     except Exception as exc:  # a bug or the machine: record it rather than leave the job running
         log.exception("job %s crashed", job_id)
-        with sessions() as session:
-            repo.finish_job(session, job_id=job_id, state="failed", error=f"internal error: {exc!r}")
-        return "failed"
+        return _finish(sessions, job_id, attempt, "failed", f"internal error: {exc!r}")
     return "succeeded"
+
+
+def _finish(sessions, job_id: str, attempt: int, state: str, error: str | None = None) -> str:
+    """End the job, unless this attempt no longer owns it (then it is "lost": another attempt goes on)."""
+    with sessions() as session:
+        return state if repo.finish_job(session, job_id=job_id, state=state, error=error, attempt=attempt) else "lost"
 
 
 def resolve_pool(session, ref: str | None, cache: EngineCache) -> Pool | None:
@@ -95,10 +102,12 @@ def resolve_pool(session, ref: str | None, cache: EngineCache) -> Pool | None:
 
 class _Reporter:
     """Progress callback: writes progress and a heartbeat at most every `every` seconds, checks cancel, and
-    hands the job back at once (every step) when the worker is stopping."""
+    hands the job back at once (every step) when the worker is stopping. It writes as its attempt only
+    (raising AttemptLost once the job was re-queued without it)."""
 
-    def __init__(self, job_id: str, sessions, every: float = 1.0, stopping: threading.Event | None = None):
-        self.job_id, self.sessions, self.every, self.last = job_id, sessions, every, 0.0
+    def __init__(self, job_id: str, attempt: int, sessions, every: float = 1.0,
+                 stopping: threading.Event | None = None):
+        self.job_id, self.attempt, self.sessions, self.every, self.last = job_id, attempt, sessions, every, 0.0
         self.stopping = stopping
         self.losses: list[float] = []
 
@@ -115,21 +124,37 @@ class _Reporter:
             repo.add_event(session, job_id=self.job_id, kind="progress",
                            message=f"epoch {progress.epoch} step {progress.step}/{progress.total_steps} "
                                    f"loss {progress.loss:.4f}", data={k: v for k, v in data.items() if k != "losses"})
-            if repo.heartbeat(session, job_id=self.job_id, progress=data):
+            if repo.heartbeat(session, job_id=self.job_id, progress=data, attempt=self.attempt):
+                raise JobCancelled()
+
+    def beat(self) -> None:
+        """A heartbeat without progress: after loading, before the first step, so a slow start is not
+        taken for a dead worker."""
+        with self.sessions() as session:
+            if repo.heartbeat(session, job_id=self.job_id, progress={}, attempt=self.attempt):
                 raise JobCancelled()
 
 
-def _profiles(session, profile_ids: list[str], *, labels: bool = True) -> tuple[list[ProfileData], list[list[int]]]:
-    data, example_ids = [], []
+def _profiles(session, profile_ids: list[str], *, labels: bool = True
+              ) -> tuple[list[ProfileData], list[list[int]], list[dict]]:
+    """The profiles' training data and example ids, and those skipped because they were deleted since the
+    job was queued ({"id", "reason"})."""
+    data, example_ids, skipped = [], [], []
     for profile_id in profile_ids:
-        profile = repo.get_profile(session, profile_id=profile_id)
+        try:
+            profile = repo.get_profile(session, profile_id=profile_id)
+        except NotFound:
+            skipped.append({"id": profile_id, "reason": "deleted before the job started"})
+            continue
         examples = repo.examples_of(session, profile_id=profile_id)
         if not examples:
             raise ProfilekitError(f"profile {profile_id} has no examples")
         label_set = tuple(profile.labels) if labels and profile.labels else None
         data.append(ProfileData(profile_id, [e.text for e in examples], [e.label for e in examples], label_set))
         example_ids.append([e.id for e in examples])
-    return data, example_ids
+    if not data:
+        raise ProfilekitError("every profile of the job was deleted: " + ", ".join(s["id"] for s in skipped))
+    return data, example_ids, skipped
 
 
 def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache,
@@ -138,8 +163,9 @@ def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache
 
     with sessions() as session:
         pool_row = resolve_pool(session, params.get("pool"), cache)
-        data, example_ids = _profiles(session, profile_ids)
+        data, example_ids, skipped = _profiles(session, profile_ids)
     engine = cache.training_engine(pool_row)
+    reporter.beat()
     config = TrainConfig(**params.get("train", {}))
     results = train_profiles(engine, data, params["method"], config=config, callback=reporter,
                              **params.get("method_config", {}))
@@ -159,8 +185,10 @@ def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache
                         "trainable_params": result.trainable_params},
             "splits": splits,
         })
+    promotion = Promotion(**params.get("promotion", {}))
     with sessions() as session:
-        repo.write_results(session, job=repo.get_job(session, job_id=job_id), records=records)
+        repo.write_results(session, job_id=job_id, attempt=reporter.attempt, records=records,
+                           decide=promotion.decide, skipped=skipped)
 
 
 def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache,
@@ -171,7 +199,7 @@ def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, 
     from profilekit.training import build_warm_pool
 
     with sessions() as session:
-        data, _ = _profiles(session, profile_ids, labels=False)
+        data, _, _ = _profiles(session, profile_ids, labels=False)
         tenant = repo.get_job(session, job_id=job_id).tenant
     engine = cache.training_engine(None)
     config = TrainConfig(**params.get("train", {}))
@@ -186,4 +214,4 @@ def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, 
         job = repo.get_job(session, job_id=job_id)
         job.progress = {**(job.progress or {}), "pool_hash": pool.pool_hash}
         session.commit()
-        repo.finish_job(session, job_id=job_id, state="succeeded")
+        repo.finish_job(session, job_id=job_id, state="succeeded", attempt=reporter.attempt)

@@ -27,8 +27,11 @@ class Settings(BaseSettings):
         "(no server). Scale: redis://host:6379/0")
     job_max_attempts: int = Field(default=3, description="Attempts of a job before it is failed for good.")
     job_stale_seconds: float = Field(
-        default=120.0, description="A running job without a heartbeat for this long is taken as orphaned "
-        "(its worker died) and re-enqueued when a worker starts.")
+        default=120.0, gt=0, description="A running job without a heartbeat for this long is taken as orphaned "
+        "(its worker died or hangs) and re-queued by the reconciler of any worker (or when a worker starts).")
+    reconcile_seconds: float = Field(
+        default=15.0, gt=0, description="How often every worker looks for orphaned jobs (the reconciler); one "
+        "worker wins each job's re-queue.")
     worker_heartbeat_seconds: float = Field(
         default=10.0, gt=0, description="How often a worker writes its own heartbeat (the dashboard's liveness).")
     visibility_timeout: int = Field(

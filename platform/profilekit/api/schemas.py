@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from profilekit.data.rows import MAX_NAME, lone_surrogate
-from profilekit.jobs import TrainConfig
+from profilekit.jobs import Promotion, TrainConfig
 
 
 def unusable_string(value, where: str = "body") -> str | None:
@@ -90,6 +90,16 @@ class ArtifactInfo(BaseModel):
     created_at: Timestamp
 
 
+class ArtifactVersion(ArtifactInfo):
+    """One artifact a job stored for a profile; `current` marks the one predictions use."""
+
+    model_config = example(ArtifactInfo.model_config["json_schema_extra"]["examples"][0]
+                           | {"job_id": JOB_ID, "current": True})
+
+    job_id: str | None
+    current: bool
+
+
 PROFILE = {"id": PROFILE_ID, "external_id": "reader-42", "tenant": "acme", "status": "ready", "examples": 100,
            "labels": None, "artifact": ArtifactInfo.model_config["json_schema_extra"]["examples"][0],
            "created_at": WHEN, "updated_at": WHEN}
@@ -127,27 +137,33 @@ class UploadResult(BaseModel):
 
 class TrainRequest(RequestBody):
     model_config = example({"profile_ids": [PROFILE_ID], "method": "xpeft_hard", "hyperparameters": {"k": 50},
-                            "train": {"epochs": 10}})
+                            "train": {"epochs": 10}, "promotion": {"policy": "if_not_worse", "tolerance": 0.02}})
 
     profile_ids: list[str] = Field(min_length=1, max_length=10_000)
     method: str = "xpeft_hard"
     hyperparameters: dict = Field(default_factory=dict, description="Fields of the method's config")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Training settings; each is bounded")
+    promotion: Promotion = Field(default_factory=Promotion, description="Whether each new artifact becomes its "
+                                 "profile's current one; every artifact is kept as a version either way")
 
 
 class JobOut(BaseModel):
     model_config = example({"id": JOB_ID, "kind": "train", "state": "running", "profile_ids": [PROFILE_ID],
                             "params": {"method": "xpeft_hard", "pool": "random-100", "train": {"epochs": 10}},
                             "progress": {"epoch": 2, "step": 7, "total_steps": 20, "loss": 0.88}, "attempts": 1,
-                            "error": None, "created_at": WHEN, "started_at": WHEN, "finished_at": None})
+                            "result": None, "error": None, "created_at": WHEN, "started_at": WHEN,
+                            "finished_at": None})
 
     id: str
     kind: str
     state: str
     profile_ids: list[str]
     params: dict
-    progress: dict
+    progress: dict = Field(description="The current attempt's progress (empty when an attempt starts)")
     attempts: int
+    result: dict | None = Field(None, description="A finished training job: per profile, its new artifact and "
+                                "whether it became current and why (`profiles`); profiles deleted meanwhile "
+                                "(`skipped`)")
     error: str | None
     created_at: Timestamp
     started_at: Timestamp | None

@@ -38,6 +38,14 @@ def profiles_table(profiles: list[dict]) -> str:
                         "stored bytes"])
 
 
+def artifacts_table(versions: list[dict]) -> str:
+    """A profile's artifact versions as the API answers them (ArtifactVersion), newest first."""
+    rows = [[a["id"], "*" if a["current"] else "", a["job_id"] or "-", a["method"],
+             f"{a['metrics'].get('accuracy', float('nan')):.3f}", a["stored_bytes"],
+             str(a["created_at"])[:19].replace("T", " ")] for a in versions]
+    return table(rows, ["artifact", "current", "job", "method", "accuracy", "stored bytes", "created"])
+
+
 def predictions_text(texts: list[str], predictions: list[dict]) -> str:
     """One line per text: label, the top three scores, the text."""
     lines = []
@@ -45,3 +53,13 @@ def predictions_text(texts: list[str], predictions: list[dict]) -> str:
         top = sorted(prediction["scores"].items(), key=lambda kv: -kv[1])[:3]
         lines.append(f"{prediction['label']}\t" + " ".join(f"{k}={v:.2f}" for k, v in top) + f"\t{text}")
     return "\n".join(lines)
+
+
+def train_settings(args) -> dict:
+    """The training settings of `onboard`'s flags, checked before anything is uploaded or stored (a
+    pydantic ValidationError naming the field: exit status 2)."""
+    from profilekit.jobs import TrainConfig
+
+    train = {"min_rows": max(3, args.min_rows)} | ({"epochs": args.epochs} if args.epochs is not None else {})
+    TrainConfig(**train)
+    return train

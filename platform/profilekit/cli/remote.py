@@ -1,24 +1,24 @@
 """The command line against a running service: `profilekit --url URL --api-key KEY onboard|jobs|predict|
-profiles` (or PROFILEKIT_URL / PROFILEKIT_API_KEY), through profilekit.client. It needs no database URL
+profiles|artifacts` (or PROFILEKIT_URL / PROFILEKIT_API_KEY), through profilekit.client. It needs no database URL
 and loads no model."""
 
 from __future__ import annotations
 
 import sys
 
-from profilekit.cli.common import jobs_table, predictions_text, profiles_table, table
+from profilekit.cli.common import artifacts_table, jobs_table, predictions_text, profiles_table, table, train_settings
 from profilekit.client import Client, Invalid
 
 
 def onboard(args, pk: Client) -> int:
     """Upload the file (one profile per author), train in jobs of --profiles-per-job profiles; profiles
     the service refuses to train (one label) are left out and named."""
+    train = train_settings(args)
     uploaded = pk.upload(args.file, min_rows=args.min_rows)
     authors = {p["id"]: p["external_id"] for p in uploaded["profiles"]}
     if not authors:
         print(f"profilekit: no author in {args.file} has {args.min_rows} rows or more", file=sys.stderr)
         return 2
-    train = {"min_rows": max(3, args.min_rows)} | ({"epochs": args.epochs} if args.epochs else {})
     ids, jobs = list(authors), []
     for start in range(0, len(ids), args.profiles_per_job):
         chunk = ids[start:start + args.profiles_per_job]
@@ -69,4 +69,11 @@ def profiles(args, pk: Client) -> int:
     print(profiles_table(page["items"]))
     if page["next_cursor"]:
         print(f"more: --cursor {page['next_cursor']}", file=sys.stderr)
+    return 0
+
+
+def artifacts(args, pk: Client) -> int:
+    if args.promote:
+        pk.promote(args.profile, args.promote)
+    print(artifacts_table(pk.artifacts(args.profile)))
     return 0

@@ -1,5 +1,6 @@
-"""Commands on the store and the job queue: db, worker, onboard, jobs, predict, profiles. With --url (or
-PROFILEKIT_URL) onboard, jobs, predict and profiles talk to a running service instead (cli/remote.py)."""
+"""Commands on the store and the job queue: db, worker, onboard, jobs, predict, profiles, artifacts. With
+--url (or PROFILEKIT_URL) onboard, jobs, predict, profiles and artifacts talk to a running service instead
+(cli/remote.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,15 @@ import sys
 import time
 
 from profilekit.cli import remote
-from profilekit.cli.common import jobs_table, predictions_text, profiles_table, progress_bar, table
+from profilekit.cli.common import (
+    artifacts_table,
+    jobs_table,
+    predictions_text,
+    profiles_table,
+    progress_bar,
+    table,
+    train_settings,
+)
 from profilekit.data import MIN_ROWS
 from profilekit.jobs import FINAL_STATES, JOB_STATES
 from profilekit.settings import get_settings
@@ -84,6 +93,7 @@ def onboard(args) -> int:
     from profilekit.store import repo
     from profilekit.store.migrate import upgrade
 
+    train = train_settings(args)
     settings = get_settings()
     upgrade(settings.resolved_database_url)
     rows = read_rows(args.file)
@@ -93,7 +103,6 @@ def onboard(args) -> int:
         if not profiles:
             print(f"profilekit: no author in {args.file} has {args.min_rows} rows or more", file=sys.stderr)
             return 2
-        train = {"min_rows": max(3, args.min_rows)} | ({"epochs": args.epochs} if args.epochs else {})
         refused = {r["id"]: r["reason"] for r in untrainable(session, [p.id for p in profiles], TrainConfig(**train))}
         for profile in profiles:
             if profile.id in refused:
@@ -199,6 +208,22 @@ def profiles(args) -> int:
     return 0
 
 
+def artifacts(args) -> int:
+    """A profile's artifact versions (the current one starred); --promote ID makes that one current."""
+    from profilekit.api.auth import Caller
+    from profilekit.api.services.profiles import artifact_versions, promote_artifact
+    from profilekit.store.migrate import upgrade
+
+    upgrade(get_settings().resolved_database_url)
+    local = Caller("local", "default", "admin")
+    with _sessions()() as session:
+        if args.promote:
+            promote_artifact(session, local, args.profile, args.promote)
+        versions = artifact_versions(session, local, args.profile)
+    print(artifacts_table([v.model_dump(mode="json") for v in versions]))
+    return 0
+
+
 def predict(args) -> int:
     from profilekit.serving import ArtifactCache, EngineCache, load_states
 
@@ -244,6 +269,12 @@ def add_commands(commands) -> None:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--wait", action="store_true", help="with job ids: show progress until they end")
     p.set_defaults(func=jobs, remote=remote.jobs)
+
+    p = commands.add_parser("artifacts", help="a profile's artifact versions (* = current); --promote one to "
+                            "make it current again (a rollback)")
+    p.add_argument("profile")
+    p.add_argument("--promote", metavar="ARTIFACT", help="make this artifact of the profile its current one")
+    p.set_defaults(func=artifacts, remote=remote.artifacts)
 
     p = commands.add_parser("predict", help="predict labels for texts with a profile's current artifact")
     p.add_argument("--profile", required=True)

@@ -101,12 +101,21 @@ class BaseClient:
     def delete_profile(self, profile_id: str):
         return self._request("DELETE", f"/v1/profiles/{profile_id}")
 
+    def artifacts(self, profile_id: str):
+        """Every artifact version of the profile, newest first; `current` marks the one predictions use."""
+        return self._request("GET", f"/v1/profiles/{profile_id}/artifacts")
+
+    def promote(self, profile_id: str, artifact_id: str):
+        """Make one of the profile's artifacts its current one (a rollback); returns the profile."""
+        return self._request("POST", f"/v1/profiles/{profile_id}/artifacts/{artifact_id}/promote")
+
     def train(self, profile_ids: list[str], method: str = "xpeft_hard", *, hyperparameters: dict | None = None,
-              train: dict | None = None, idempotency_key: str | None = None):
+              train: dict | None = None, idempotency_key: str | None = None, promotion: dict | None = None):
         """One job training these profiles together; the same idempotency_key and body give the same job
-        again, so a retried call never trains twice."""
+        again, so a retried call never trains twice. `promotion={"policy": "if_not_worse", "tolerance":
+        0.02}` keeps a profile's current artifact when the new one scores lower on its holdout."""
         body = {"profile_ids": list(profile_ids), "method": method, "hyperparameters": hyperparameters or {},
-                "train": train or {}}
+                "train": train or {}} | ({"promotion": promotion} if promotion else {})
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
         return self._request("POST", "/v1/jobs", json=body, headers=headers)
 

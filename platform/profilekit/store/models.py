@@ -135,7 +135,8 @@ class Job(Base):
     profile_ids: Mapped[list] = mapped_column(JSON, default=list)
     params: Mapped[dict] = mapped_column(JSON, default=dict)  # method, hyperparameters, pool
     state: Mapped[str] = mapped_column(String(16), default="queued")
-    progress: Mapped[dict] = mapped_column(JSON, default=dict)  # epoch, step, total_steps, loss
+    progress: Mapped[dict] = mapped_column(JSON, default=dict)  # epoch, step, total_steps, loss (this attempt)
+    result: Mapped[dict | None] = mapped_column(JSON)  # per profile: which artifact is current and why; skipped
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     error: Mapped[str | None] = mapped_column(Text)

@@ -6,14 +6,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from profilekit.data.profiles import MIN_ROWS
-from profilekit.errors import IdempotencyConflict, NotFound
+from profilekit.errors import AttemptLost, IdempotencyConflict, NotFound
 from profilekit.store.models import Artifact, Example, Job, JobEvent, Pool, Profile, TenantPool, Worker, now
 
 
@@ -218,11 +218,13 @@ def add_event(session: Session, *, job_id: str, kind: str, message: str, data: d
 
 
 def claim_job(session: Session, *, job_id: str, worker: str) -> Job | None:
-    """Atomically move a queued job to running (one claimant wins); None if it is not claimable."""
+    """Atomically move a queued job to running (one claimant wins); None if it is not claimable. A new
+    attempt starts with empty progress and result, so a retry never shows the previous attempt's."""
     moment = now()
     claimed = session.execute(
         update(Job).where(Job.id == job_id, Job.state == "queued", Job.cancel_requested.is_(False))
-        .values(state="running", attempts=Job.attempts + 1, started_at=moment, heartbeat_at=moment, worker=worker)
+        .values(state="running", attempts=Job.attempts + 1, started_at=moment, heartbeat_at=moment, worker=worker,
+                progress={}, result=None)
     ).rowcount
     if not claimed:
         session.rollback()
@@ -234,27 +236,47 @@ def claim_job(session: Session, *, job_id: str, worker: str) -> Job | None:
     return job
 
 
-def heartbeat(session: Session, *, job_id: str, progress: dict) -> bool:
-    """Record progress; returns whether cancellation was requested."""
-    session.execute(update(Job).where(Job.id == job_id).values(progress=progress, heartbeat_at=now()))
+def _owned(job_id: str, attempt: int | None) -> tuple:
+    """The rows an attempt may still write to: its job, running, at that attempt (None: any attempt)."""
+    where = (Job.id == job_id,)
+    return where if attempt is None else where + (Job.state == "running", Job.attempts == attempt)
+
+
+def heartbeat(session: Session, *, job_id: str, progress: dict, attempt: int | None = None) -> bool:
+    """Record progress; returns whether cancellation was requested. Given its `attempt`, raises AttemptLost
+    when the job was taken from it (re-queued as an orphan, or ended), so a zombie stops training."""
+    written = session.execute(update(Job).where(*_owned(job_id, attempt))
+                              .values(progress=progress, heartbeat_at=now())).rowcount
+    if not written:
+        session.rollback()
+        raise AttemptLost(f"job {job_id}: attempt {attempt} is no longer running here")
     cancel = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
     session.commit()
     return bool(cancel)
 
 
-def hand_back_job(session: Session, *, job_id: str, reason: str) -> None:
+def hand_back_job(session: Session, *, job_id: str, reason: str, attempt: int | None = None) -> None:
     """A running job its worker gives back unfinished because it is stopping: queued again, progress cleared,
-    and the attempt not counted (a stop is not the job's failure)."""
-    session.execute(update(Job).where(Job.id == job_id, Job.state == "running")
-                    .values(state="queued", worker=None, progress={}, attempts=Job.attempts - 1))
-    add_event(session, job_id=job_id, kind="state", message=f"re-queued: {reason}")
+    and the attempt not counted (a stop is not the job's failure); given its `attempt`, only while that
+    attempt still owns it."""
+    handed = session.execute(update(Job).where(*_owned(job_id, attempt), Job.state == "running")
+                             .values(state="queued", worker=None, progress={}, attempts=Job.attempts - 1)).rowcount
+    if handed:
+        add_event(session, job_id=job_id, kind="state", message=f"re-queued: {reason}")
     session.commit()
 
 
-def finish_job(session: Session, *, job_id: str, state: str, error: str | None = None) -> None:
-    session.execute(update(Job).where(Job.id == job_id).values(state=state, error=error, finished_at=now()))
+def finish_job(session: Session, *, job_id: str, state: str, error: str | None = None,
+               attempt: int | None = None) -> bool:
+    """End the job; given its `attempt`, only while that attempt still owns it. Returns whether it did."""
+    ended = session.execute(update(Job).where(*_owned(job_id, attempt))
+                            .values(state=state, error=error, finished_at=now())).rowcount
+    if not ended:
+        session.rollback()
+        return False
     add_event(session, job_id=job_id, kind="error" if error else "state", message=error or state)
     session.commit()
+    return True
 
 
 def request_cancel(session: Session, *, job_id: str) -> Job:
@@ -269,48 +291,121 @@ def request_cancel(session: Session, *, job_id: str) -> Job:
     return job
 
 
-def orphaned_jobs(session: Session, *, stale_seconds: float) -> list[str]:
-    """Jobs to enqueue again on worker start: all queued ones (the broker may have lost them) and
-    running ones whose worker stopped sending heartbeats (reset to queued, or failed if out of attempts)."""
-    cutoff = datetime.now(timezone.utc) - timedelta(seconds=stale_seconds)
-    stale = list(session.scalars(select(Job).where(Job.state == "running")))
-    for job in stale:
-        beat = job.heartbeat_at if job.heartbeat_at.tzinfo else job.heartbeat_at.replace(tzinfo=timezone.utc)
-        if beat >= cutoff:
-            continue
-        if job.attempts >= job.max_attempts:
-            job.state, job.finished_at = "failed", now()
-            job.error = f"worker stopped during each of {job.attempts} attempts"
-            add_event(session, job_id=job.id, kind="error", message=job.error)
+def requeue_stale(session: Session, *, stale_seconds: float) -> list[str]:
+    """Running jobs whose heartbeat is older than `stale_seconds` and whose worker is gone (its own
+    heartbeat in `workers` is as old, or it stopped) go back to queued, or to failed once out of attempts.
+    A live worker in a slow phase (loading a model, a long step) keeps its job; a hung one shows on the
+    dashboard. Each move is one conditional UPDATE on the attempt seen, so when every worker reconciles at
+    once exactly one moves a job; returns the ids this caller re-queued (for it to send again)."""
+    cutoff = now() - timedelta(seconds=stale_seconds)
+    alive = select(Worker.name).where(Worker.heartbeat_at >= cutoff, Worker.stopped_at.is_(None))
+    stale = session.execute(select(Job.id, Job.attempts, Job.max_attempts)
+                            .where(Job.state == "running", Job.heartbeat_at < cutoff,
+                                   Job.worker.is_(None) | Job.worker.not_in(alive))).all()
+    requeued = []
+    for job_id, attempts, max_attempts in stale:
+        still_stale = (Job.id == job_id, Job.state == "running", Job.attempts == attempts, Job.heartbeat_at < cutoff)
+        if attempts >= max_attempts:
+            error = f"worker stopped during each of {attempts} attempts"
+            values, event = {"state": "failed", "finished_at": now(), "error": error}, ("error", error)
         else:
-            job.state = "queued"
-            add_event(session, job_id=job.id, kind="state", message="re-queued: its worker stopped")
-    session.commit()
+            values = {"state": "queued", "worker": None}
+            event = ("state", f"re-queued: its worker stopped sending heartbeats (attempt {attempts})")
+        moved = update(Job).where(*still_stale).values(**values).execution_options(synchronize_session="fetch")
+        if session.execute(moved).rowcount:
+            add_event(session, job_id=job_id, kind=event[0], message=event[1])
+            if values["state"] == "queued":
+                requeued.append(job_id)
+        session.commit()
+    return requeued
+
+
+def waiting_jobs(session: Session, *, older_than: float) -> list[str]:
+    """Queued jobs created more than `older_than` seconds ago, oldest first: the ones to send again when
+    the broker's queue is empty (it lost their messages)."""
+    cutoff = now() - timedelta(seconds=older_than)
+    return list(session.scalars(select(Job.id).where(Job.state == "queued", Job.created_at < cutoff)
+                                .order_by(Job.created_at)))
+
+
+def orphaned_jobs(session: Session, *, stale_seconds: float) -> list[str]:
+    """Jobs to enqueue again on worker start: running ones whose worker stopped sending heartbeats
+    (`requeue_stale`) and all queued ones (the broker may have lost them)."""
+    requeue_stale(session, stale_seconds=stale_seconds)
     return list(session.scalars(select(Job.id).where(Job.state == "queued").order_by(Job.created_at)))
 
 
-def write_results(session: Session, *, job: Job, records: list[dict]) -> None:
-    """Store the artifacts of a finished training job and make them current, in one transaction.
-    A retry of the same job updates its own artifact rows instead of adding new ones."""
+def write_results(session: Session, *, job_id: str, records: list[dict], attempt: int | None = None,
+                  decide=None, skipped: list[dict] | None = None) -> dict:
+    """Store the artifacts of a finished training job, in one transaction with its end state; returns the
+    job's result. Every artifact is kept as a version of its profile; `decide(current_metrics,
+    new_metrics) -> (promote, reason)` says whether it becomes current (default: always). Profiles deleted
+    while the job trained are skipped and reported. A retry of the same job updates its own artifact rows
+    instead of adding new ones; an attempt that no longer owns the job raises AttemptLost and writes nothing."""
+    job = session.scalar(select(Job).where(*_owned(job_id, attempt)).with_for_update())
+    if job is None:
+        session.rollback()
+        raise AttemptLost(f"job {job_id}: attempt {attempt} is no longer running here; its results are dropped")
+    outcomes, skipped = [], list(skipped or [])
     for record in records:
-        profile = session.get(Profile, record["profile_id"])
-        artifact = session.scalar(select(Artifact).where(Artifact.job_id == job.id,
-                                                         Artifact.profile_id == profile.id))
-        if artifact is None:
-            artifact = Artifact(job_id=job.id, profile_id=profile.id)
-            session.add(artifact)
-        for field in ("method", "pool_hash", "payload", "payload_bytes", "stored_bytes", "hyperparameters",
-                      "metrics"):
-            setattr(artifact, field, record[field])
-        session.flush()
+        # locked, so a concurrent delete waits for this transaction or has already removed the profile
+        profile = session.scalar(select(Profile).where(Profile.id == record["profile_id"]).with_for_update())
+        if profile is None:
+            skipped.append({"id": record["profile_id"], "reason": "deleted while the job trained"})
+            continue
+        outcomes.append(_store_artifact(session, job=job, profile=profile, record=record, decide=decide))
+    job.state, job.finished_at, job.error = "succeeded", now(), None
+    job.result = {"profiles": outcomes, "skipped": skipped}
+    add_event(session, job_id=job.id, kind="state", message="succeeded" + (
+        f" ({len(skipped)} profile(s) skipped: deleted)" if skipped else ""))
+    session.commit()
+    return job.result
+
+
+def _store_artifact(session: Session, *, job: Job, profile: Profile, record: dict, decide) -> dict:
+    """One profile's new artifact row (or this job's earlier attempt's, updated), made current or not."""
+    artifact = session.scalar(select(Artifact).where(Artifact.job_id == job.id, Artifact.profile_id == profile.id))
+    if artifact is None:
+        artifact = Artifact(job_id=job.id, profile_id=profile.id)
+        session.add(artifact)
+    for field in ("method", "pool_hash", "payload", "payload_bytes", "stored_bytes", "hyperparameters", "metrics"):
+        setattr(artifact, field, record[field])
+    session.flush()
+    current = current_artifact(session, profile=profile)
+    if current is None or current.id == artifact.id:
+        promote, reason = True, "the profile had no other artifact"
+    elif decide is None:
+        promote, reason = True, "promotion policy always"
+    else:
+        promote, reason = decide(current.metrics, artifact.metrics)
+    if promote:
         profile.current_artifact_id = artifact.id
         profile.updated_at = now()
         splits = record.get("splits", {})
         for example in examples_of(session, profile_id=profile.id):
             example.split = splits.get(example.id)
-    job.state, job.finished_at, job.error = "succeeded", now(), None
-    add_event(session, job_id=job.id, kind="state", message="succeeded")
-    session.commit()
+    return {"id": profile.id, "artifact_id": artifact.id, "promoted": promote,
+            "current_artifact_id": profile.current_artifact_id, "reason": reason,
+            "accuracy": artifact.metrics.get("accuracy"),
+            "previous_accuracy": current.metrics.get("accuracy") if current is not None else None}
+
+
+def list_artifacts(session: Session, *, profile_id: str) -> list[Artifact]:
+    """Every artifact version of a profile, newest first (payloads not loaded)."""
+    return list(session.scalars(select(Artifact).options(defer(Artifact.payload))
+                                .where(Artifact.profile_id == profile_id)
+                                .order_by(Artifact.created_at.desc(), Artifact.id)))
+
+
+def promote_artifact(session: Session, *, profile: Profile, artifact_id: str) -> Artifact:
+    """Make one of the profile's artifact versions its current one (a rollback); NotFound for another's."""
+    artifact = session.get(Artifact, artifact_id, options=[defer(Artifact.payload)])
+    if artifact is None or artifact.profile_id != profile.id:
+        raise NotFound(f"unknown artifact {artifact_id} of profile {profile.id}")
+    profile.current_artifact_id = artifact.id
+    profile.updated_at = now()
+    session.flush()
+    return artifact
 
 
 # ---- workers -----------------------------------------------------------------------------------------

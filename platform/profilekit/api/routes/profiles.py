@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Response
 
 from profilekit.api.deps import CurrentKey, RuntimeDep, SessionDep
-from profilekit.api.schemas import ProfileCreate, ProfileOut, ProfilePage
+from profilekit.api.schemas import ArtifactVersion, ProfileCreate, ProfileOut, ProfilePage
 from profilekit.api.services import profiles as service
 
 router = APIRouter(prefix="/profiles", tags=["profiles"])
@@ -31,3 +31,17 @@ def list_profiles(session: SessionDep, caller: CurrentKey, cursor: str | None = 
 def delete_profile(profile_id: str, session: SessionDep, caller: CurrentKey, runtime: RuntimeDep) -> Response:
     service.delete_profile(session, caller, profile_id, runtime)
     return Response(status_code=204)
+
+
+@router.get("/{profile_id}/artifacts", response_model=list[ArtifactVersion])
+def list_artifacts(profile_id: str, session: SessionDep, caller: CurrentKey) -> list[ArtifactVersion]:
+    """Every artifact version of the profile (one per training job), newest first; `current` marks the one
+    predictions use."""
+    return service.artifact_versions(session, caller, profile_id)
+
+
+@router.post("/{profile_id}/artifacts/{artifact_id}/promote", response_model=ProfileOut)
+def promote_artifact(profile_id: str, artifact_id: str, session: SessionDep, caller: CurrentKey) -> ProfileOut:
+    """Make this artifact the profile's current one (e.g. roll back to an earlier version); predictions use
+    it from the next request."""
+    return service.profile_out(session, service.promote_artifact(session, caller, profile_id, artifact_id))

@@ -17,8 +17,8 @@ from profilekit.store.models import Job, JobEvent
 def job_out(job: Job) -> JobOut:
     progress = {k: v for k, v in (job.progress or {}).items() if k != "losses"}
     return JobOut(id=job.id, kind=job.kind, state=job.state, profile_ids=job.profile_ids, params=job.params,
-                  progress=progress, attempts=job.attempts, error=job.error, created_at=job.created_at,
-                  started_at=job.started_at, finished_at=job.finished_at)
+                  progress=progress, attempts=job.attempts, result=job.result, error=job.error,
+                  created_at=job.created_at, started_at=job.started_at, finished_at=job.finished_at)
 
 
 def visible_job(session, caller: Caller, job_id: str) -> Job:
@@ -38,7 +38,7 @@ def start_training(session, caller: Caller, body: TrainRequest, *, runtime, idem
         [job] = create_training_jobs(session, profile_ids=ids, method=body.method,
                                      pool=default_pool(runtime.settings, session, caller.tenant), train=body.train,
                                      method_config=body.hyperparameters, tenant=caller.tenant, per_job=len(ids),
-                                     idempotency_key=idempotency_key)
+                                     idempotency_key=idempotency_key, promotion=body.promotion)
         session.commit()
         return job
 

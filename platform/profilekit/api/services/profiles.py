@@ -1,12 +1,12 @@
 """Profiles: visibility (another tenant's profile is as unknown as a missing one), creation, pages,
-deletion."""
+deletion, artifact versions and promoting one of them back (a rollback)."""
 
 from __future__ import annotations
 
 from sqlalchemy import func, select
 
 from profilekit.api.auth import Caller
-from profilekit.api.schemas import ArtifactInfo, ProfileCreate, ProfileOut, ProfilePage
+from profilekit.api.schemas import ArtifactInfo, ArtifactVersion, ProfileCreate, ProfileOut, ProfilePage
 from profilekit.api.services import retry_lost_race
 from profilekit.errors import Conflict, NotFound
 from profilekit.store import repo
@@ -70,3 +70,21 @@ def delete_profile(session, caller: Caller, profile_id: str, runtime) -> None:
     if serving is not None:
         for artifact_id in artifact_ids:
             serving.cache.evict(artifact_id)
+
+
+def artifact_versions(session, caller: Caller, profile_id: str) -> list[ArtifactVersion]:
+    """Every artifact stored for the profile, newest first, the current one marked."""
+    profile = visible_profile(session, caller, profile_id)
+    return [ArtifactVersion(id=a.id, job_id=a.job_id, method=a.method, pool_hash=a.pool_hash,
+                            payload_bytes=a.payload_bytes, stored_bytes=a.stored_bytes, metrics=a.metrics,
+                            created_at=a.created_at, current=a.id == profile.current_artifact_id)
+            for a in repo.list_artifacts(session, profile_id=profile.id)]
+
+
+def promote_artifact(session, caller: Caller, profile_id: str, artifact_id: str) -> Profile:
+    """Make an earlier (or any) artifact of the profile its current one. Predictions follow at once: the
+    serving loader reads the current artifact id per request and caches states by artifact id."""
+    profile = visible_profile(session, caller, profile_id)
+    repo.promote_artifact(session, profile=profile, artifact_id=artifact_id)
+    session.commit()
+    return profile
