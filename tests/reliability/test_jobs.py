@@ -86,10 +86,12 @@ def one_current_artifact_each(store, job_ids: list[str]) -> int:
 
 def start_ready_workers(count: int, env, log, store) -> list:
     """Workers up and idle before any job exists: their start-up look for orphans finds nothing, so only
-    the periodic reconciler can bring back a job whose worker dies later."""
-    workers = [start_worker(env, log) for _ in range(count)]
-    for process in workers:
-        wait_for(lambda process=process: ready(store, process), 180, "a worker to start", log)
+    the periodic reconciler can bring back a job whose worker dies later. One at a time: workers starting
+    together on a fresh SQLite broker race to create its queue row (kombu), and one of them dies."""
+    workers = []
+    for _ in range(count):
+        workers.append(start_worker(env, log))
+        wait_for(lambda: ready(store, workers[-1]), 180, "a worker to start", log)
     return workers
 
 
