@@ -42,5 +42,5 @@ def test_admission_by_expected_wait_and_retry_after_from_the_backlog():
         release.set()
         batcher.close()
         other.close()
-    assert retry_after == 3  # the 30 waiting rows at 10 rows/s
+    assert retry_after == 4  # the 30 waiting rows and the one in flight at 10 rows/s: 3.1 s
     assert first == ["a"] and second == 30

@@ -60,6 +60,7 @@ class Batcher:
         self.dropped_rows = 0  # rows never computed: their caller left or their deadline passed
         self._queue: queue.Queue[_Request | None] = queue.Queue()
         self._pending_rows = 0
+        self._inflight_rows = 0  # rows of the forward running now
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="profilekit-batcher", daemon=True)
         self._thread.start()
@@ -69,10 +70,10 @@ class Batcher:
         return self._pending_rows
 
     def expected_wait(self, rows: int = 0) -> float | None:
-        """Seconds until `rows` more rows would be computed behind today's backlog; None before the
-        first forward has been measured."""
+        """Seconds until `rows` more rows would be computed behind today's backlog (the rows waiting and
+        those of the forward in flight); None before the first forward has been measured."""
         rate = self.rows_per_second
-        return None if rate is None else (self._pending_rows + rows) / rate
+        return None if rate is None else (self._pending_rows + self._inflight_rows + rows) / rate
 
     async def submit(self, rows: list, *, timeout: float | None = None) -> list:
         """The rows' results, or QueueFull (refused now) / DeadlineExceeded (`timeout` seconds passed
@@ -160,6 +161,7 @@ class Batcher:
             rows = [row for request in taken for row in request.rows]
             with self._lock:
                 self._pending_rows -= len(rows)
+                self._inflight_rows = len(rows)
             began = time.perf_counter()
             try:
                 results = self.run_batch(rows)
@@ -167,6 +169,7 @@ class Batcher:
             except Exception as exc:  # delivered to each waiting request
                 results, error = None, exc
             self._measure(len(rows), time.perf_counter() - began)
+            self._inflight_rows = 0
             if self.on_batch is not None:
                 self.on_batch(len(rows))
             start = 0
