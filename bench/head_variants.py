@@ -67,11 +67,13 @@ def fit(x, y, classes, *, start=None, only_bias=False, lr=1e-2, epochs=10, batch
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--min-rows", type=int, default=20, help="as docs/results' runs (eval's default is 10)")
     parser.add_argument("--max-rows", type=int, default=150)
     parser.add_argument("--pool-folds", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    config = EvalConfig(data=str(NEWS_AUTHORS), max_rows=args.max_rows, pool_folds=args.pool_folds, seed=args.seed)
+    config = EvalConfig(data=str(NEWS_AUTHORS), min_rows=args.min_rows, max_rows=args.max_rows,
+                        pool_folds=args.pool_folds, seed=args.seed)
     plan = make_plan(read_rows(NEWS_AUTHORS), config)
     encode = PooledRows(Engine(load_backbone()))
     labels = plan.labels
