@@ -73,11 +73,9 @@ async def upload_dataset(request: Request, caller: CurrentKey, runtime: RuntimeD
     if not content_type.startswith("multipart/form-data"):
         return await run_in_threadpool(service.add_dataset, runtime.sessions, caller, body=body,
                                        content_type=content_type, min_rows=min_rows)
-    form = await request.form()
-    questions, outputs = form.get("questions"), form.get("outputs")
-    if questions is None or not hasattr(questions, "read"):
+    files = await run_in_threadpool(service.form_files, body, content_type)
+    if "questions" not in files:
         raise DataError("multipart upload needs a file field 'questions'",
                         [{"row": 0, "reason": "missing field questions"}])
-    return await run_in_threadpool(service.add_dataset, runtime.sessions, caller, questions=await questions.read(),
-                                   outputs=await outputs.read() if hasattr(outputs, "read") else None,
-                                   min_rows=min_rows)
+    return await run_in_threadpool(service.add_dataset, runtime.sessions, caller, questions=files["questions"],
+                                   outputs=files.get("outputs"), min_rows=min_rows)

@@ -31,6 +31,23 @@ def add_examples(sessions, caller: Caller, profile_id: str, body: bytes, content
                             rows=len(rows))
 
 
+def form_files(body: bytes, content_type: str) -> dict[str, bytes]:
+    """The file fields of a multipart/form-data body, parsed here (in a worker thread) rather than by
+    `request.form()` on the event loop, so a large upload never holds up predictions."""
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
+    message = BytesParser(policy=HTTP).parsebytes(f"Content-Type: {content_type}\r\n\r\n".encode() + body)
+    if not message.is_multipart():
+        raise DataError("multipart upload could not be parsed", [{"row": 0, "reason": "not multipart/form-data"}])
+    files = {}
+    for part in message.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        if name is not None:
+            files[name] = part.get_payload(decode=True) or b""
+    return files
+
+
 def add_dataset(sessions, caller: Caller, *, body: bytes | None = None, content_type: str = "",
                 questions: bytes | None = None, outputs: bytes | None = None, min_rows: int = MIN_ROWS) -> UploadResult:
     """JSONL/CSV/JSON rows with authors, or a LaMP questions (and outputs) file of any classification task
