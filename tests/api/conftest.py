@@ -89,3 +89,16 @@ def server(settings):  # noqa: F811
     server.should_exit = True
     thread.join(10)
     runtime.close()
+
+
+@pytest.fixture
+def cli(server, monkeypatch):
+    """profilekit's command line on the served instance's store: `cli(["keys", "list"])` → exit code."""
+    from profilekit.cli import main
+    from profilekit.settings import get_settings
+
+    monkeypatch.setenv("PROFILEKIT_DATABASE_URL", server.runtime.settings.resolved_database_url)
+    monkeypatch.setenv("PROFILEKIT_BROKER_URL", server.runtime.settings.resolved_broker_url)
+    get_settings.cache_clear()
+    yield main
+    get_settings.cache_clear()

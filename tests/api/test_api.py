@@ -265,18 +265,8 @@ def test_health_readiness_and_metrics(server):
         assert name in metrics, name
 
 
-def test_keys_command_prints_a_working_key_once(server, capsys, monkeypatch):
-    from profilekit.cli import main
-    from profilekit.settings import get_settings
-
-    settings = server.runtime.settings
-    monkeypatch.setenv("PROFILEKIT_DATABASE_URL", settings.resolved_database_url)
-    monkeypatch.setenv("PROFILEKIT_BROKER_URL", settings.resolved_broker_url)
-    get_settings.cache_clear()
-    try:
-        assert main(["keys", "create", "--tenant", "acme", "--role", "client"]) == 0
-    finally:
-        get_settings.cache_clear()
+def test_keys_command_prints_a_working_key_once(server, cli, capsys):
+    assert cli(["keys", "create", "--tenant", "acme", "--role", "client"]) == 0
     key = capsys.readouterr().out.strip()
     with server.http(key) as http:
         assert http.get("/v1/profiles").status_code == 200

@@ -99,10 +99,7 @@ def test_only_admins_manage_keys_and_keys_are_never_shown_again(server):
         assert fresh.post("/v1/profiles", json={"external_id": "made-by-importer"}).json()["tenant"] == "acme"
 
 
-def test_an_admin_key_operates_every_tenant_and_takes_no_tenant(server, capsys, monkeypatch):
-    from profilekit.cli import main
-    from profilekit.settings import get_settings
-
+def test_an_admin_key_operates_every_tenant_and_takes_no_tenant(server, cli, capsys):
     with server.http(server.admin) as admin:
         refused = admin.post("/v1/keys", json={"role": "admin", "tenant": "acme"})
         assert refused.status_code == 422 and refused.json()["detail"][0]["loc"] == ["body", "tenant"]
@@ -116,22 +113,15 @@ def test_an_admin_key_operates_every_tenant_and_takes_no_tenant(server, capsys, 
     assert {("acme", "acme-reader"), ("globex", "globex-reader")} <= seen
     assert own["tenant"] == "default"
 
-    settings = server.runtime.settings
-    monkeypatch.setenv("PROFILEKIT_DATABASE_URL", settings.resolved_database_url)
-    monkeypatch.setenv("PROFILEKIT_BROKER_URL", settings.resolved_broker_url)
-    get_settings.cache_clear()
-    try:
-        assert main(["keys", "create", "--role", "admin", "--tenant", "acme"]) == 2
-        assert "admin key operates every tenant" in capsys.readouterr().err
-        assert main(["keys", "list"]) == 0
-        listed = capsys.readouterr().out
-        with server.runtime.sessions() as session:
-            client_id = find_key(session, server.client).id
-        assert client_id in listed and "(every tenant)" in listed and server.client not in listed
-        assert main(["keys", "revoke", client_id]) == 0
-        assert "revoked" in capsys.readouterr().out
-        assert main(["keys", "revoke", "no-such-key"]) == 2
-    finally:
-        get_settings.cache_clear()
+    assert cli(["keys", "create", "--role", "admin", "--tenant", "acme"]) == 2
+    assert "admin key operates every tenant" in capsys.readouterr().err
+    assert cli(["keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    with server.runtime.sessions() as session:
+        client_id = find_key(session, server.client).id
+    assert client_id in listed and "(every tenant)" in listed and server.client not in listed
+    assert cli(["keys", "revoke", client_id]) == 0
+    assert "revoked" in capsys.readouterr().out
+    assert cli(["keys", "revoke", "no-such-key"]) == 2
     with server.http(server.client) as http:
         assert http.get("/v1/profiles").status_code == 401

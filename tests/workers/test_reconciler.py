@@ -12,10 +12,9 @@ from sqlalchemy import select, update
 
 from profilekit.errors import AttemptLost
 from profilekit.runner import run_job
-from profilekit.serving import EngineCache
 from profilekit.store import Artifact, Profile, repo
 from profilekit.store.models import Job
-from tests.workers.test_runner import add_profile, queue
+from tests.workers.test_runner import add_profile, queue, start_slow_job
 
 
 def running_job(sessions, settings, worker="worker-a") -> tuple[str, str]:
@@ -89,14 +88,7 @@ def test_a_taken_over_attempt_cannot_report_or_store(sessions, settings):
 def test_a_zombie_worker_stops_and_the_new_attempt_alone_stores(sessions, settings):
     """A worker that hangs long enough is re-queued; when it wakes it finds its attempt gone ("lost") while
     the worker that took the job over stores the only artifact."""
-    with sessions() as session:
-        profile = add_profile(session, "zombie", n_per_label=12)
-        job_id = queue(session, settings, [profile], method="xpeft_soft", epochs=400, lr=1e-6)
-    cache = EngineCache(settings)
-    outcome = {}
-    zombie = threading.Thread(target=lambda: outcome.setdefault("zombie", run_job(job_id, sessions=sessions,
-                                                                                   cache=cache)))
-    zombie.start()
+    profile, job_id, cache, zombie, outcome = start_slow_job(sessions, settings, "zombie")
     deadline = time.monotonic() + 60
     while True:
         with sessions() as session:
@@ -107,7 +99,7 @@ def test_a_zombie_worker_stops_and_the_new_attempt_alone_stores(sessions, settin
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.1)
     zombie.join(60)
-    assert outcome["zombie"] == "lost"
+    assert outcome["state"] == "lost"
     with sessions() as session:
         job = repo.get_job(session, job_id=job_id)
         job.params = job.params | {"train": job.params["train"] | {"epochs": 2}}  # the retry runs short

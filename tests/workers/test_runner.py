@@ -108,15 +108,22 @@ def test_bad_data_fails_the_job_with_a_clear_error_and_the_worker_goes_on(sessio
         assert session.get(Profile, single.id).current_artifact_id is None
 
 
-def test_cancel_is_honoured_between_steps(sessions, settings):
+def start_slow_job(sessions, settings, name: str):
+    """A job that would train for minutes (400 epochs at lr 1e-6), run by run_job on a thread:
+    → (profile, job id, the engine cache, the thread, {"state": what run_job returned, once it ends})."""
     with sessions() as session:
-        profile = add_profile(session, "dave", n_per_label=12)
+        profile = add_profile(session, name, n_per_label=12)
         job_id = queue(session, settings, [profile], method="xpeft_soft", epochs=400, lr=1e-6)
     cache = EngineCache(settings)
     outcome = {}
     thread = threading.Thread(target=lambda: outcome.setdefault("state", run_job(job_id, sessions=sessions,
                                                                                   cache=cache)))
     thread.start()
+    return profile, job_id, cache, thread, outcome
+
+
+def test_cancel_is_honoured_between_steps(sessions, settings):
+    profile, job_id, cache, thread, outcome = start_slow_job(sessions, settings, "dave")
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         with sessions() as session:
