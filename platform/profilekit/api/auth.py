@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
 from profilekit.errors import ConfigError, NotFound
-from profilekit.store.models import ApiKey, KeySession, now
+from profilekit.store.models import ApiKey, KeySession, aware, now
 
 ROLES = ("admin", "client")
 ADMIN_TENANT = "default"  # where an admin key's own creations land
@@ -110,12 +110,7 @@ def end_session(session, token: str) -> None:
 def session_key(session, token: str) -> ApiKey | None:
     """The key of a live session: not ended, not expired, its key not revoked."""
     row = session.get(KeySession, hash_key(token))
-    if row is None or row.ended_at is not None or _aware(row.expires_at) <= datetime.now(timezone.utc):
+    if row is None or row.ended_at is not None or aware(row.expires_at) <= now():
         return None
     key = session.get(ApiKey, row.key_id)
     return key if key is not None and key.revoked_at is None else None
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite returns naive datetimes for the UTC moments it was given."""
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)

@@ -36,6 +36,11 @@ def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+def aware(moment: datetime | None) -> datetime | None:
+    """SQLite gives naive datetimes back; every stored moment is UTC."""
+    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 

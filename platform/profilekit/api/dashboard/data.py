@@ -5,21 +5,16 @@ top-N or keyset pages."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 
 from sqlalchemy import case, func, select
 
 from profilekit.store import repo
-from profilekit.store.models import Artifact, Job, Pool, Profile
+from profilekit.store.models import Artifact, Job, Pool, Profile, aware
 
 STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 BUCKETS = (256, 1024, 4096, 16384, 65536, 262144)  # upper bounds of the bytes-per-profile histogram
 PAGE = 50  # profiles per page
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite gives naive datetimes back; every stored moment is UTC."""
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
 
 
 def age(moment: datetime | None, now: datetime) -> float | None:

@@ -7,8 +7,8 @@ from html import escape
 from urllib.parse import urlencode
 
 from profilekit.api.dashboard.charts import loss_curve, series
-from profilekit.api.dashboard.data import aware
 from profilekit.api.dashboard.units import bytes_cell, fmt_bytes, fmt_seconds, time_cell
+from profilekit.store.models import aware
 
 
 def table(header: list[str], rows: list[list], table_id: str, *, footer: list | None = None,
