@@ -28,7 +28,7 @@ import pytest
 from sqlalchemy import func, select
 
 from profilekit.api.auth import create_key
-from profilekit.jobs import enqueue, make_celery
+from profilekit.jobs import create_training_jobs, enqueue, make_celery
 from profilekit.settings import Settings
 from profilekit.store import Artifact, Example, make_engine, make_session_factory, repo
 from profilekit.store.migrate import upgrade
@@ -58,12 +58,13 @@ def ready(url: str) -> bool:
 
 
 def long_job(store, name: str) -> str:
-    """A job that trains for minutes unless stopped: plenty of steps to stop it in the middle of."""
+    """A job that trains through the encoder for minutes unless stopped: 210 one-row steps an epoch at lr 1e-6,
+    so that even an early stop comes after 100 epochs, plenty of steps to stop it in the middle of."""
     with store() as session:
-        profile = add_profile(session, name, n_per_label=12)
-        job, _ = repo.create_job(session, kind="train", profile_ids=[profile.id],
-                                 params={"method": "head_only", "train": {"epochs": 150, "patience": 100,
-                                                                         "batch_size": 2}})
+        profile = add_profile(session, name, n_per_label=150)
+        [job] = create_training_jobs(session, profile_ids=[profile.id], method="xpeft_soft", pool="random-12",
+                                     train={"epochs": 500, "patience": 100, "batch_size": 1},
+                                     method_config={"lr": 1e-6})
         session.commit()
         return job.id
 
