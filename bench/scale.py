@@ -317,6 +317,8 @@ def train(args, engine, texts: list[str], emit) -> None:
 
     backbone = engine.backbone
     sizes = [int(n) for n in args.training_sizes.split(",") if n.strip()]
+    if not sizes:  # --training-sizes "": the scale run without this part
+        return
     batch = (texts * (1 + args.training_rows // len(texts)))[: args.training_rows]
     default = engine.pool
     steps = {"single_adapter": train_step(engine, "single_adapter", batch)}
