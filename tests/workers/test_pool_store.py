@@ -225,3 +225,32 @@ def test_a_pool_built_by_one_worker_is_trained_on_by_another_and_served(backend,
     assert artifact.id == artifact_id and artifact.pool_hash == pool_hash
     assert prediction.label in ("politics", "sports")
     assert os.listdir(settings.data_dir / "api-replica" / "pools") == [f"{pool_hash}.safetensors"]
+
+
+# ---- pools registered by their host path before migration 0009 -------------------------------------------
+def test_upgrading_copies_pool_files_into_the_database(backend, settings, tmp_path):
+    import sqlalchemy as sa
+
+    from profilekit.pool import save_pool
+    from profilekit.store import make_engine, make_session_factory
+    from profilekit.store.migrate import upgrade
+
+    upgrade(backend.database_url, "0008")
+    pool = warm_like_pool()
+    path = save_pool(pool, tmp_path / "machine-a" / "pools" / f"{pool.pool_hash}.safetensors")
+    columns = [sa.column(c.name, c.type) for c in Pool.__table__.columns if c.name != "blob_sha256"]
+    before = sa.table("pools", *columns)
+    db = make_engine(backend.database_url)
+    with db.begin() as connection:
+        for pool_hash, uri in ((pool.pool_hash, str(path.resolve())), ("c" * 64, str(tmp_path / "gone.safetensors"))):
+            connection.execute(before.insert().values(
+                pool_hash=pool_hash, source="warm", spec=asdict(pool.spec), num_adapters=6, reduction_factor=4,
+                backbone_id="bert:tiny:test", uri=uri, nbytes=0, created_at=repo.now()))
+    upgrade(backend.database_url)
+    path.unlink()  # the building machine's disk is no longer needed
+    with make_session_factory(db)() as session:
+        copied, kept = repo.get_pool(session, pool_hash=pool.pool_hash), repo.get_pool(session, pool_hash="c" * 64)
+    db.dispose()
+    assert copied.uri == f"db://pools/{pool.pool_hash}" and len(copied.blob_sha256) == 64
+    assert kept.uri == str(tmp_path / "gone.safetensors") and kept.blob_sha256 is None
+    assert same_tensors(EngineCache(elsewhere(settings, "replica")).pool(copied), pool)
