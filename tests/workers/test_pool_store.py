@@ -62,6 +62,9 @@ def test_a_pool_larger_than_a_chunk_round_trips_through_the_database(settings, s
     assert loaded.pool_hash == pool.pool_hash and same_tensors(loaded, pool)
     assert reader.blobs.cache_path(pool.pool_hash).is_file()  # the local copy is a cache keyed by hash
     assert b"".join(PoolBlobs(settings).open(stored.uri)) == reader.blobs.cache_path(pool.pool_hash).read_bytes()
+    assert builder.store_pool(pool) == stored  # a second build of the same pool keeps the stored bytes
+    with sessions() as session:
+        assert session.query(PoolChunk).filter_by(pool_hash=pool.pool_hash).count() == chunks
 
 
 def test_a_tampered_chunk_is_refused_and_never_cached(settings, sessions):
@@ -143,6 +146,7 @@ def test_a_pool_stored_in_s3_is_read_by_another_machine_and_checked(s3_endpoint,
     pool = warm_like_pool()
     stored = EngineCache(settings).store_pool(pool)
     assert stored.uri == f"s3://pools/prod/{pool.pool_hash}.safetensors"
+    assert EngineCache(settings).store_pool(pool) == stored  # stored once: a rebuild keeps the object
     row = Pool(pool_hash=pool.pool_hash, spec=asdict(pool.spec), uri=stored.uri, blob_sha256=stored.sha256)
     # a replica configured for the database store still reads the pool where its uri says it is
     replica = settings.model_copy(update={"data_dir": tmp_path / "replica", "pool_store": "db"})

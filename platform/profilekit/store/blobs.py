@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.pool import NullPool
 
 from profilekit.errors import PoolStoreError
@@ -41,8 +42,8 @@ class StoredBlob:
 
 
 class PoolBlobs:
-    """`put(pool_hash, file) → StoredBlob` into the configured store; `open(uri)` streams the bytes back;
-    `fetch(uri, …)` brings them into the local cache, checked."""
+    """`put(pool_hash, file) → StoredBlob` into the configured store (once per pool); `open(uri)` streams the
+    bytes back; `fetch(uri, …)` brings them into the local cache, checked."""
 
     def __init__(self, settings: Settings, *, bind: Engine | None = None):
         """`bind`: the database of db:// pools (default: a connection per use to settings' database)."""
@@ -52,28 +53,49 @@ class PoolBlobs:
 
     # ---- writing -------------------------------------------------------------------------------------
     def put(self, pool_hash: str, source: BinaryIO) -> StoredBlob:
-        """Store the bytes of `source` (a seekable binary file) as the pool `pool_hash`. Idempotent: a second
-        put of the same pool replaces the first."""
+        """Store the bytes of `source` (a seekable binary file) as the pool `pool_hash`. A pool is immutable:
+        when its bytes are stored already (a second build of the same pool; safetensors headers are not
+        byte-for-byte reproducible), those stay and their StoredBlob is returned."""
         store = self.settings.pool_store
         if store == "db":
             return self._put_db(pool_hash, source)
-        bucket, key = _split_s3(f"{store.rstrip('/')}/{pool_hash}.safetensors")
+        uri = f"{store.rstrip('/')}/{pool_hash}.safetensors"
+        bucket, key = _split_s3(uri)
+        client = self._s3_client()
+        try:
+            client.head_object(Bucket=bucket, Key=key)
+            return self._stored(uri)
+        except Exception as exc:
+            if getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("404", "NoSuchKey"):
+                raise PoolStoreError(f"cannot write pool {pool_hash[:12]}… to {uri}: {exc}") from exc
         digest, nbytes = _sha256_of(source)
         try:
-            self._s3_client().upload_fileobj(source, bucket, key)
+            client.upload_fileobj(source, bucket, key)
         except Exception as exc:
-            raise PoolStoreError(f"cannot write pool {pool_hash[:12]}… to s3://{bucket}/{key}: {exc}") from exc
-        return StoredBlob(f"s3://{bucket}/{key}", digest, nbytes)
+            raise PoolStoreError(f"cannot write pool {pool_hash[:12]}… to {uri}: {exc}") from exc
+        return StoredBlob(uri, digest, nbytes)
 
     def _put_db(self, pool_hash: str, source: BinaryIO) -> StoredBlob:
-        digest, nbytes, size = hashlib.sha256(), 0, self.settings.pool_chunk_bytes
-        with self._engine().begin() as connection:  # all chunks or none
-            connection.execute(delete(PoolChunk).where(PoolChunk.pool_hash == pool_hash))
-            for seq, data in enumerate(iter(lambda: source.read(size), b"")):
-                digest.update(data)
-                nbytes += len(data)
-                connection.execute(PoolChunk.__table__.insert().values(pool_hash=pool_hash, seq=seq, data=data))
-        return StoredBlob(DB_PREFIX + pool_hash, digest.hexdigest(), nbytes)
+        uri, size = DB_PREFIX + pool_hash, self.settings.pool_chunk_bytes
+        with self._engine().connect() as connection:
+            if connection.scalar(select(PoolChunk.seq).where(PoolChunk.pool_hash == pool_hash).limit(1)) is not None:
+                return self._stored(uri)
+        digest, nbytes = _sha256_of(source)
+        try:
+            with self._engine().begin() as connection:  # all chunks or none
+                for seq, data in enumerate(iter(lambda: source.read(size), b"")):
+                    connection.execute(PoolChunk.__table__.insert().values(pool_hash=pool_hash, seq=seq, data=data))
+        except IntegrityError:  # another worker stored the same pool at the same moment: its chunks stand
+            return self._stored(uri)
+        return StoredBlob(uri, digest, nbytes)
+
+    def _stored(self, uri: str) -> StoredBlob:
+        """What is stored at `uri` already."""
+        digest, nbytes = hashlib.sha256(), 0
+        for data in self.open(uri):
+            digest.update(data)
+            nbytes += len(data)
+        return StoredBlob(uri, digest.hexdigest(), nbytes)
 
     # ---- reading -------------------------------------------------------------------------------------
     def open(self, uri: str) -> Iterator[bytes]:
