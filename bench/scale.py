@@ -139,6 +139,7 @@ def register(args, engines, labels, url: str, folder: Path, emit):
 
     from profilekit.pool import PoolSpec, random_pool
     from profilekit.store import make_engine, make_session_factory, repo
+    from profilekit.store.blobs import PoolBlobs
     from profilekit.store.migrate import upgrade
     from profilekit.store.models import new_id
 
@@ -151,7 +152,9 @@ def register(args, engines, labels, url: str, folder: Path, emit):
     else:
         pool = random_pool(PoolSpec(backbone.backbone_id, args.scale_pool_size, backbone.num_layers,
                                     backbone.hidden_size, seed=args.scale_seed))
-    pool_hash = store.register_pool(sessions, pool, folder)
+    settings = engines.settings.model_copy(update={"data_dir": folder})  # db:// pools in this run's database
+    engines.blobs = PoolBlobs(settings, bind=db) if settings.pool_store == "db" else PoolBlobs(settings)
+    pool_hash = store.register_pool(sessions, pool, engines)
     with sessions() as session:
         engine = engines.training_engine(repo.get_pool(session, pool_hash=pool_hash))  # as the worker loads it
     templates = store.template_artifacts(engine, count=args.scale_templates, head=args.scale_head, labels=labels,

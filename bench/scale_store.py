@@ -195,15 +195,13 @@ def database_mb(db) -> float | None:
     return None
 
 
-def register_pool(sessions, pool, folder: Path) -> str:
-    """Save a pool with a shared head (serving loads it from its file) or register a random one by its
-    spec, as the worker does; returns its hash."""
-    from profilekit.pool import save_pool
-
+def register_pool(sessions, pool, engines) -> str:
+    """Store a pool with a shared head in the pool store (serving loads it from there) or register a random
+    one by its spec, as the worker does; returns its hash."""
     with sessions() as session:
         if pool.head is not None:
-            path = save_pool(pool, folder / f"{pool.pool_hash}.safetensors")
-            repo.ensure_pool(session, pool=pool, uri=str(path.resolve()))
+            stored = engines.store_pool(pool)
+            repo.ensure_pool(session, pool=pool, uri=stored.uri, blob_sha256=stored.sha256)
         else:
             repo.ensure_pool(session, pool=pool)
         session.commit()

@@ -13,6 +13,11 @@ class PoolError(ProfilekitError):
     """A pool cannot be built, loaded or imported."""
 
 
+class PoolStoreError(PoolError):
+    """A trained pool's stored bytes cannot be written or read: missing, corrupt (their sha256 differs from
+    the recorded one), or the store (database, S3) refused or is unreachable. The message names the uri."""
+
+
 class ArtifactError(ProfilekitError):
     """An artifact's bytes are malformed or belong to another pool or backbone."""
 

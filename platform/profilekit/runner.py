@@ -193,9 +193,6 @@ def _train(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache
 
 def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, cache: EngineCache,
                 reporter: _Reporter) -> None:
-    from pathlib import Path
-
-    from profilekit.pool import save_pool
     from profilekit.training import build_warm_pool
 
     with sessions() as session:
@@ -205,9 +202,9 @@ def _build_pool(job_id: str, profile_ids: list[str], params: dict, *, sessions, 
     config = TrainConfig(**params.get("train", {}))
     pool = build_warm_pool(engine, data, config=config, reduction_factor=params.get("reduction_factor", 16),
                            callback=reporter)
-    path = save_pool(pool, Path(cache.settings.data_dir) / "pools" / f"{pool.pool_hash}.safetensors")
+    stored = cache.store_pool(pool)  # the database or S3: every worker and replica reads it from there
     with sessions() as session:
-        repo.ensure_pool(session, pool=pool, uri=str(path.resolve()), built_from=profile_ids,
+        repo.ensure_pool(session, pool=pool, uri=stored.uri, blob_sha256=stored.sha256, built_from=profile_ids,
                          name=params.get("name"), tenant=tenant)
         if params.get("set_default"):
             repo.set_tenant_pool(session, tenant=tenant, pool_hash=pool.pool_hash)

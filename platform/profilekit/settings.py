@@ -38,6 +38,15 @@ class Settings(BaseSettings):
         default=6 * 3600, description="Redis broker: seconds before an unacknowledged job is redelivered; "
         "longer than the longest job.")
     default_pool_size: int = Field(default=100, description="N of the default random pool.")
+    pool_store: str = Field(
+        default="db", pattern=r"^(db|s3://[^/]+(/.*)?)$", description="Where trained (warm) pools' tensors "
+        "go, readable by every worker and API replica: db (chunks in the database) or s3://bucket/prefix "
+        "(credentials from the standard AWS_* environment). data_dir keeps only a cache keyed by pool hash.")
+    s3_endpoint_url: str | None = Field(
+        default=None, description="S3-compatible endpoint (MinIO, …) for an s3:// pool_store; None = AWS.")
+    pool_chunk_bytes: int = Field(
+        default=8 * 2**20, ge=1, le=256 * 2**20, description="Size of the database chunks a pool is stored in "
+        "(each row stays far below PostgreSQL's 1 GB value limit, so a pool of several GB fits).")
     # serving
     preload_model: bool = Field(
         default=True, description="Load the backbone when the API starts; off: on the first prediction "

@@ -170,12 +170,13 @@ def test_build_pool_job_registers_a_warm_pool_that_profiles_then_train_on(sessio
         pool_hash = repo.get_job(session, job_id=job_id).progress["pool_hash"]
         pool = session.get(Pool, pool_hash)
         assert pool.source == "warm" and pool.num_adapters == 3 and pool.built_from == builder_ids
-        assert pool.head_labels == ["politics", "sports"] and pool.uri.endswith(".safetensors")
+        assert pool.head_labels == ["politics", "sports"] and pool.uri == f"db://pools/{pool_hash}"
         jobs = create_training_jobs(session, profile_ids=[newcomer.id], method="xpeft_hard", pool=pool_hash,
                                     method_config={"k": 1, "head": "shared"}, train={"epochs": 2})
         session.commit()
         train_id = jobs[0].id
-    fresh = EngineCache(settings)  # another worker process: loads the pool from its file
+    # another worker on another machine: its data_dir never had the pool; it reads it from the database
+    fresh = EngineCache(settings.model_copy(update={"data_dir": settings.data_dir / "elsewhere"}))
     assert run_job(train_id, sessions=sessions, cache=fresh) == "succeeded"
     with sessions() as session:
         artifact = repo.current_artifact(session, profile=session.get(Profile, newcomer.id))

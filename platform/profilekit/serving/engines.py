@@ -1,5 +1,6 @@
 """The per-process engine: one backbone loaded once, and the pools of stored rows, each built or
-loaded once. Workers train on it (`training_engine`), API processes serve from it (`serving_engine`)."""
+loaded once. Workers train on it (`training_engine`), API processes serve from it (`serving_engine`).
+Trained pools are stored in and read from the pool store (`store/blobs.py`), never a machine's own disk."""
 
 from __future__ import annotations
 
@@ -7,16 +8,19 @@ import threading
 
 from profilekit.errors import PoolError
 from profilekit.settings import Settings
+from profilekit.store.blobs import PoolBlobs, StoredBlob
 from profilekit.store.models import Pool
 
 
 class EngineCache:
     """One backbone and Engine per process; pools regenerated (random) or loaded (trained) once each."""
 
-    def __init__(self, settings: Settings, *, engine=None):
-        """`engine`: an Engine already built on a given backbone (benchmarks); default: the settings'."""
+    def __init__(self, settings: Settings, *, engine=None, blobs: PoolBlobs | None = None):
+        """`engine`: an Engine already built on a given backbone (benchmarks); default: the settings'.
+        `blobs`: the pool store (default: the settings' pool_store and database)."""
         self.settings = settings
         self._engine = engine
+        self.blobs = blobs or PoolBlobs(settings)
         self.pools: dict[str, object] = {}
         self._lock = threading.RLock()  # request threads load profiles while others may add pools
 
@@ -38,11 +42,35 @@ class EngineCache:
             if row.pool_hash not in self.pools:
                 from profilekit.pool import PoolSpec, load_pool, random_pool
 
-                pool = load_pool(row.uri) if row.uri else random_pool(PoolSpec(**row.spec))
+                if row.uri:
+                    pool = load_pool(self.blobs.fetch(row.uri, pool_hash=row.pool_hash, sha256=row.blob_sha256))
+                else:
+                    pool = random_pool(PoolSpec(**row.spec))
                 if pool.pool_hash != row.pool_hash:
                     raise PoolError(f"pool {row.pool_hash[:12]}… was rebuilt with hash {pool.pool_hash[:12]}…")
                 self.pools[row.pool_hash] = pool
             return self.pools[row.pool_hash]
+
+    def store_pool(self, pool) -> StoredBlob:
+        """Put a trained pool into the pool store (through this process's cache file); register the row with
+        the uri and sha256 returned, and any process loads it."""
+        import tempfile
+
+        from profilekit.pool import save_pool
+
+        cached = self.blobs.cache_path(pool.pool_hash)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=cached.parent, suffix=".partial", delete=False) as handle:
+            partial = save_pool(pool, handle.name)
+        try:
+            with partial.open("rb") as source:
+                stored = self.blobs.put(pool.pool_hash, source)
+            partial.replace(cached)
+        finally:
+            partial.unlink(missing_ok=True)
+        with self._lock:
+            self.pools.setdefault(pool.pool_hash, pool)
+        return stored
 
     def random_pool(self, num_adapters: int):
         """The random pool of N adapters (seed 0) for this backbone, generated once."""

@@ -58,13 +58,24 @@ class Pool(Base):
     num_adapters: Mapped[int] = mapped_column(Integer)
     reduction_factor: Mapped[int] = mapped_column(Integer)
     backbone_id: Mapped[str] = mapped_column(String(200))
-    uri: Mapped[str | None] = mapped_column(Text)  # safetensors file of a trained pool; None for random
+    uri: Mapped[str | None] = mapped_column(Text)  # a trained pool's bytes (store/blobs.py); None for random
+    blob_sha256: Mapped[str | None] = mapped_column(String(64))  # sha256 of the bytes behind uri
     head_labels: Mapped[list | None] = mapped_column(JSON)  # the shared head's classes (warm pools)
     built_from: Mapped[list | None] = mapped_column(JSON)  # profile ids / authors a warm pool was trained on
     nbytes: Mapped[int] = mapped_column(Integer, default=0)  # resident size of its tensors
     name: Mapped[str | None] = mapped_column(String(200))  # given by whoever built it
     tenant: Mapped[str | None] = mapped_column(String(64))  # whose profiles built it (None: random, imported)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class PoolChunk(Base):
+    """The bytes of a pool stored in the database (`db://pools/<hash>`), in chunks of `pool_chunk_bytes`."""
+
+    __tablename__ = "pool_chunks"
+
+    pool_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0, 1, … in the order of the bytes
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class TenantPool(Base):

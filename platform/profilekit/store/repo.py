@@ -22,14 +22,16 @@ def request_hash(body: dict) -> str:
 
 
 # ---- pools ---------------------------------------------------------------------------------------
-def ensure_pool(session: Session, *, pool, uri: str | None = None, built_from: list | None = None,
-                name: str | None = None, tenant: str | None = None) -> Pool:
-    """Register a pool by its hash (idempotent)."""
+def ensure_pool(session: Session, *, pool, uri: str | None = None, blob_sha256: str | None = None,
+                built_from: list | None = None, name: str | None = None, tenant: str | None = None) -> Pool:
+    """Register a pool by its hash (idempotent). `uri`, `blob_sha256`: where its bytes are stored
+    (store/blobs.py); none for a random pool, regenerated from its spec."""
     row = session.get(Pool, pool.pool_hash)
     if row is None:
         row = Pool(pool_hash=pool.pool_hash, source=pool.spec.source, spec=asdict(pool.spec),
                    num_adapters=pool.num_adapters, reduction_factor=pool.spec.reduction_factor,
-                   backbone_id=pool.spec.backbone_id, uri=uri, nbytes=pool.nbytes(), built_from=built_from,
+                   backbone_id=pool.spec.backbone_id, uri=uri, blob_sha256=blob_sha256, nbytes=pool.nbytes(),
+                   built_from=built_from,
                    head_labels=list(pool.head.labels) if pool.head is not None else None, name=name, tenant=tenant)
         try:
             with session.begin_nested():  # two workers may register the same pool at once
