@@ -60,6 +60,11 @@ class Settings(BaseSettings):
     metrics_require_key: bool = Field(
         default=False, description="The API's /metrics needs an admin key (Authorization: Bearer), as "
         "Prometheus sends with `authorization: {credentials: …}`.")
+    bootstrap_admin_key: str | None = Field(
+        default=None, min_length=20, description="An admin key to store when the database has no live admin key "
+        "yet (`profilekit db upgrade` and `serve` honour it at start), so a deployment has its first key without "
+        "a shell; later keys come from it (POST /v1/keys). Generate one: `python -c 'import secrets; "
+        "print(\"pk_\" + secrets.token_urlsafe(24))'`.")
     # stopping
     drain_seconds: float = Field(
         default=2.0, ge=0, le=300, description="On SIGTERM the API answers /readyz with 503 at once and keeps "
