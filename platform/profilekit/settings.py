@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(
         default=15.0, gt=0, le=3600, description="Then requests in flight get this long to finish before the "
         "API exits anyway.")
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _not_the_example(cls, key: str | None) -> str | None:
+        if key is not None and "CHANGE_ME" in key:
+            raise ValueError("still the placeholder of infra/profilekit.env.example: generate a key of your own")
+        return key
 
     @property
     def resolved_database_url(self) -> str:
