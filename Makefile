@@ -8,7 +8,7 @@ TORCH_INDEX_URL ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test reliability install bench lint clean
+.PHONY: run test reliability cluster install bench lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -30,6 +30,11 @@ test: $(VENV)/.installed
 # the scenarios of tests/reliability/ in their full form (make test runs them short); -s prints their figures
 reliability: $(VENV)/.installed
 	PROFILEKIT_RELIABILITY_FULL=1 $(PY) -m pytest -q -s -m reliability tests/reliability
+
+# tests/cluster/ in its full form: two API replicas behind HAProxy and two workers, one replica killed under
+# longer load (needs PostgreSQL, Redis and haproxy: PROFILEKIT_TEST_DATABASE_URL, PROFILEKIT_TEST_REDIS_URL)
+cluster: $(VENV)/.installed
+	PROFILEKIT_CLUSTER_FULL=1 $(PY) -m pytest -q -s -m cluster tests/cluster
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.engine

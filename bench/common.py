@@ -70,3 +70,14 @@ def paired_ratios(baseline, fns: dict, *, repeats: int = 7,
             base.append(timed(baseline))
             ratios[name].append((base[-2] + base[-1]) / 2 / seconds)
     return {name: statistics.median(rs) for name, rs in ratios.items()}, statistics.median(base)
+
+
+def configured_backbone():
+    """The encoder as the product loads it: PROFILEKIT_BACKBONE_PATH, _DEVICE, _DTYPE and _MAX_LENGTH (default:
+    the packaged MiniLM on the CPU in float32), so bench/gpu_check.sh measures the GPU in each dtype."""
+    from profilekit.backbone import load_backbone
+    from profilekit.settings import get_settings
+
+    settings = get_settings()
+    return load_backbone(settings.backbone_path, device=settings.device, dtype=settings.dtype,
+                         max_length=settings.max_length)

@@ -14,8 +14,7 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from bench.common import interleaved, news_texts, report
-from profilekit.backbone import load_backbone
+from bench.common import configured_backbone, interleaved, news_texts, report
 from profilekit.engine import Engine, hooks
 from profilekit.methods import get_method
 from profilekit.methods.xpeft import layer as xpeft_layer
@@ -78,7 +77,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     texts = news_texts(64)
-    backbone = load_backbone()
+    backbone = configured_backbone()
     pools = {n: random_pool(PoolSpec(backbone.backbone_id, n, backbone.num_layers, backbone.hidden_size))
              for n in (100, 400)}
     engine = Engine(backbone, pools[100])

@@ -19,8 +19,7 @@ import argparse
 
 import torch
 
-from bench.common import news_texts, paired_ratios, report
-from profilekit.backbone import load_backbone
+from bench.common import configured_backbone, news_texts, paired_ratios, report
 from profilekit.engine import Engine
 from profilekit.methods import method_names
 from profilekit.pool import PoolSpec, random_pool
@@ -54,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     texts = news_texts(args.rows)
-    backbone = load_backbone()
+    backbone = configured_backbone()
     pool = random_pool(PoolSpec(backbone.backbone_id, 100, backbone.num_layers, backbone.hidden_size))
     engine = Engine(backbone, pool)
     tokens = backbone.tokenize(texts)

@@ -213,9 +213,9 @@ def run(args: argparse.Namespace, report: Callable[[str, object], None], *, back
         report(name, value)
 
     if backbone is None:
-        from profilekit.backbone import load_backbone
+        from bench.common import configured_backbone
 
-        backbone = load_backbone()
+        backbone = configured_backbone()
     if args.peers_threads > 0:
         torch.set_num_threads(args.peers_threads)
     sweep = [int(p) for p in str(args.peers_sweep).split(",") if p.strip()]

@@ -54,7 +54,9 @@ def tiny_backbone(tokenizer):
     """A fresh tiny backbone per test (an Engine wraps its layers)."""
     from profilekit.backbone.loader import wrap_model
 
-    return wrap_model(tiny_model(), TinyTokenizer(tokenizer), backbone_id="bert:tiny:test", max_length=32)
+    device = os.environ.get("PROFILEKIT_DEVICE", "cpu")  # bench/gpu_check.sh runs the engine tests on cuda
+    return wrap_model(tiny_model(), TinyTokenizer(tokenizer), backbone_id="bert:tiny:test", device=device,
+                      max_length=32)
 
 
 @pytest.fixture

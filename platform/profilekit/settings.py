@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -69,6 +69,11 @@ class Settings(BaseSettings):
     metrics_require_key: bool = Field(
         default=False, description="The API's /metrics needs an admin key (Authorization: Bearer), as "
         "Prometheus sends with `authorization: {credentials: …}`.")
+    bootstrap_admin_key: str | None = Field(
+        default=None, min_length=20, description="An admin key to store when the database has no live admin key "
+        "yet (`profilekit db upgrade` and `serve` honour it at start), so a deployment has its first key without "
+        "a shell; later keys come from it (POST /v1/keys). Generate one: `python -c 'import secrets; "
+        "print(\"pk_\" + secrets.token_urlsafe(24))'`.")
     # stopping
     drain_seconds: float = Field(
         default=2.0, ge=0, le=300, description="On SIGTERM the API answers /readyz with 503 at once and keeps "
@@ -76,6 +81,13 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = Field(
         default=15.0, gt=0, le=3600, description="Then requests in flight get this long to finish before the "
         "API exits anyway.")
+
+    @field_validator("bootstrap_admin_key")
+    @classmethod
+    def _not_the_example(cls, key: str | None) -> str | None:
+        if key is not None and "CHANGE_ME" in key:
+            raise ValueError("still the placeholder of infra/profilekit.env.example: generate a key of your own")
+        return key
 
     @property
     def resolved_database_url(self) -> str:

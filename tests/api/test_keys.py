@@ -125,3 +125,41 @@ def test_an_admin_key_operates_every_tenant_and_takes_no_tenant(server, cli, cap
     assert cli(["keys", "revoke", "no-such-key"]) == 2
     with server.http(server.client) as http:
         assert http.get("/v1/profiles").status_code == 401
+
+
+def test_the_bootstrap_admin_key_is_stored_once_and_only_when_no_admin_exists(tmp_path, monkeypatch, capsys):
+    from profilekit.api.auth import list_keys, revoke_key
+    from profilekit.cli import main
+    from profilekit.settings import get_settings
+    from profilekit.store import make_engine, make_session_factory
+
+    bootstrap = "pk_" + "b" * 30
+    monkeypatch.delenv("PROFILEKIT_DATABASE_URL", raising=False)
+    monkeypatch.setenv("PROFILEKIT_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("PROFILEKIT_BOOTSTRAP_ADMIN_KEY", bootstrap)
+    get_settings.cache_clear()
+    try:
+        assert main(["db", "upgrade"]) == 0 and main(["db", "upgrade"]) == 0  # a restart stores nothing more
+        assert capsys.readouterr().out.count("stored PROFILEKIT_BOOTSTRAP_ADMIN_KEY") == 1
+        sessions = make_session_factory(make_engine(get_settings().resolved_database_url))
+        with sessions() as session:
+            [row] = list_keys(session)
+            assert find_key(session, bootstrap).id == row.id and row.role == "admin"
+            revoke_key(session, key_id=row.id)
+        assert main(["db", "upgrade"]) == 0  # no live admin now, yet a revoked key stays revoked
+        with sessions() as session:
+            assert len(list_keys(session)) == 1 and find_key(session, bootstrap) is None
+        monkeypatch.setenv("PROFILEKIT_BOOTSTRAP_ADMIN_KEY", "short")
+        get_settings.cache_clear()
+        assert main(["db", "upgrade"]) != 0
+        assert "bootstrap_admin_key" in capsys.readouterr().err
+    finally:
+        get_settings.cache_clear()
+
+
+def test_the_bootstrap_admin_key_is_ignored_once_an_admin_exists(server, cli, monkeypatch):
+    bootstrap = "pk_" + "c" * 30
+    monkeypatch.setenv("PROFILEKIT_BOOTSTRAP_ADMIN_KEY", bootstrap)
+    assert cli(["db", "upgrade"]) == 0
+    with server.http(bootstrap) as http:
+        assert http.get("/v1/profiles").status_code == 401

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from profilekit.errors import ConfigError, NotFound
 from profilekit.store.models import ApiKey, KeySession, aware, now
@@ -65,6 +66,23 @@ def create_key_row(session, *, tenant: str | None = None, role: str,
     session.add(row)
     session.commit()
     return key, row
+
+
+def bootstrap_admin_key(session, key: str) -> bool:
+    """Store `key` as an admin key if the store has no live admin key yet; True when it was stored. Replicas
+    starting at once may all try: the key's unique hash lets one of them store it."""
+    live_admin = select(ApiKey.id).where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None)).limit(1)
+    if session.scalar(live_admin) is not None:
+        return False
+    if session.scalar(select(ApiKey.id).where(ApiKey.key_hash == hash_key(key))) is not None:
+        return False  # stored before and revoked since: revoking it must stay final
+    session.add(ApiKey(key_hash=hash_key(key), tenant=ADMIN_TENANT, role="admin", name="bootstrap admin"))
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()  # another process stored the same key first
+        return False
+    return True
 
 
 def find_key(session, key: str) -> ApiKey | None:

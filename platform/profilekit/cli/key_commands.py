@@ -17,6 +17,22 @@ def _sessions():
     return make_session_factory(make_engine(url))
 
 
+def bootstrap_admin(settings) -> None:
+    """Honour PROFILEKIT_BOOTSTRAP_ADMIN_KEY on a migrated store (`db upgrade` and `serve` call this)."""
+    from profilekit.api.auth import bootstrap_admin_key
+    from profilekit.store import make_engine, make_session_factory
+
+    if not settings.bootstrap_admin_key:
+        return
+    engine = make_engine(settings.resolved_database_url)
+    try:
+        with make_session_factory(engine)() as session:
+            if bootstrap_admin_key(session, settings.bootstrap_admin_key):
+                print("stored PROFILEKIT_BOOTSTRAP_ADMIN_KEY as the first admin key", flush=True)
+    finally:
+        engine.dispose()
+
+
 def keys_create(args) -> int:
     from profilekit.api.auth import check_key_request, create_key
 

@@ -32,11 +32,13 @@ def serve(args) -> int:
 
     from profilekit.api.app import create_app
     from profilekit.api.server import DrainingServer
+    from profilekit.cli.key_commands import bootstrap_admin
     from profilekit.cli.store_commands import _start_embedded_worker, stop_embedded_worker
     from profilekit.store.migrate import upgrade
 
     settings = get_settings()
     upgrade(settings.resolved_database_url)
+    bootstrap_admin(settings)
     key = admin_key_for_embedded(settings) if settings.embedded else None
     worker = _start_embedded_worker() if settings.embedded and not args.no_worker else None
     ready = threading.Event()

@@ -32,11 +32,13 @@ def _sessions():
 
 
 def db_upgrade(args) -> int:
+    from profilekit.cli.key_commands import bootstrap_admin
     from profilekit.store.migrate import upgrade
 
     url = get_settings().resolved_database_url
     upgrade(url)
     print(f"database at {url.split('@')[-1]} is at the newest schema")
+    bootstrap_admin(get_settings())
     return 0
 
 
