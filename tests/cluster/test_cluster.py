@@ -5,12 +5,13 @@ those ports), and two workers started by infra/start-worker.sh, each with a data
 - a profile onboarded through replica A is trained by one of the workers and predicted through the balancer
   and through replica B, both with its current artifact;
 - retrained, both replicas answer with the new artifact on their very next request (no stale cache);
+- a warm pool built on one worker is trained on by the other (the builder stopped) and served by both
+  replicas: none of them shares a disk with the builder (the pool's bytes are in PostgreSQL);
 - replica A killed with SIGKILL under load: requests through the balancer keep being answered, each one 200
   in the end (HAProxy re-dispatches what could not reach A; a client retries what came back 502/503).
 
 Fast by default (`make test`); PROFILEKIT_CLUSTER_FULL=1 (`make cluster`) runs the load longer with more
-clients; -s prints the figures. The warm-pool step (build a pool on one worker, train on the other) needs
-pools readable from every machine (#14 item 1) and is left out here."""
+clients; -s prints the figures."""
 
 from __future__ import annotations
 
@@ -114,6 +115,22 @@ def cluster(tiny_backbone_dir, tmp_path):  # noqa: F811
         drop()
 
 
+def onboard(api: httpx.Client, external_id: str) -> str:
+    profile_id = api.post("/v1/profiles", json={"external_id": external_id}).json()["id"]
+    rows = [{"text": f"{word} story {i} by {external_id}", "category": topic}
+            for topic, word in (("sports", "match"), ("politics", "senate")) for i in range(6)]
+    api.post(f"/v1/profiles/{profile_id}/examples", content="\n".join(json.dumps(r) for r in rows),
+             headers={"Content-Type": "application/x-ndjson"}).raise_for_status()
+    return profile_id
+
+
+def worker_of(sessions, job_id: str) -> int:
+    """The process id of the worker that ran the job."""
+    with sessions() as session:
+        pid = int(repo.get_job(session, job_id=job_id).worker.rsplit(":", 1)[1])
+    return pid
+
+
 def train(api: httpx.Client, profile_id: str) -> str:
     job = api.post("/v1/jobs", json={"profile_ids": [profile_id], "method": "head_only", "train": {"epochs": 2}})
     assert job.status_code in (200, 201, 202), job.text
@@ -168,11 +185,7 @@ class Load:
 def test_a_two_replica_cluster_serves_through_the_balancer_and_survives_a_killed_replica(cluster):
     urls, processes, sessions, logs = cluster
     a = httpx.Client(base_url=urls["api-1"], headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
-    profile_id = a.post("/v1/profiles", json={"external_id": "cluster-reader"}).json()["id"]
-    rows = [{"text": f"{word} story {i}", "category": topic}
-            for topic, word in (("sports", "match"), ("politics", "senate")) for i in range(6)]
-    a.post(f"/v1/profiles/{profile_id}/examples", content="\n".join(json.dumps(r) for r in rows),
-           headers={"Content-Type": "application/x-ndjson"}).raise_for_status()
+    profile_id = onboard(a, "cluster-reader")
 
     first_job = train(a, profile_id)
     job = wait_for(lambda: finished(a, first_job), 180, "the first training job", logs["worker-1"])
@@ -193,6 +206,31 @@ def test_a_two_replica_cluster_serves_through_the_balancer_and_survives_a_killed
     for name in ("api-1", "api-2"):  # the next request of each replica, with the old artifact in its cache
         assert predict(urls[name], profile_id)["artifact_version"] == second_artifact, name
 
+    # a warm pool built by one worker, trained on by the other (the builder stopped), served by both replicas
+    writer_id = onboard(a, "cluster-writer")
+    build = a.post("/v1/pools", json={"profile_ids": [profile_id, writer_id], "name": "cluster warm",
+                                      "set_default": True, "reduction_factor": 4, "train": {"epochs": 1}})
+    assert build.status_code == 202, build.text
+    built = wait_for(lambda: finished(a, build.json()["id"]), 180, "the warm pool's build", logs["worker-1"])
+    assert built["state"] == "succeeded", built
+    builder = worker_of(sessions, build.json()["id"])
+    [builder_name] = [name for name in ("worker-1", "worker-2") if processes[name].pid == builder]
+    [trainer_name] = [name for name in ("worker-1", "worker-2") if name != builder_name]
+    stop(processes[builder_name])  # the other worker, whose data folder never held the pool, must train on it
+    pool_hash = built["progress"]["pool_hash"]
+    with sessions() as session:
+        assert repo.get_pool(session, pool_hash=pool_hash).uri == f"db://pools/{pool_hash}"  # no host path
+    warm_job = a.post("/v1/jobs", json={"profile_ids": [writer_id], "method": "xpeft_hard",
+                                        "hyperparameters": {"k": 2}, "train": {"epochs": 1}}).json()
+    assert warm_job["params"]["pool"] == pool_hash, warm_job  # the tenant's default: the warm pool
+    job = wait_for(lambda: finished(a, warm_job["id"]), 180, "training on the warm pool", logs[trainer_name])
+    assert job["state"] == "succeeded", job
+    assert worker_of(sessions, warm_job["id"]) == processes[trainer_name].pid
+    warm_artifact = a.get(f"/v1/profiles/{writer_id}").json()["artifact"]
+    assert warm_artifact["pool_hash"] == pool_hash
+    for name in ("api-1", "api-2"):  # neither replica has the pool's file: both read it from the database
+        assert predict(urls[name], writer_id)["artifact_version"] == warm_artifact["id"], name
+
     load = Load(urls["balancer"], profile_id, CLIENTS)
     for thread in load.threads:
         thread.start()
@@ -205,7 +243,8 @@ def test_a_two_replica_cluster_serves_through_the_balancer_and_survives_a_killed
     for thread in load.threads:
         thread.join(60)
     after_kill = sum(load.last.values()) - before_kill
-    print(f"\ncluster: trained by {trained_by}; artifacts {first_artifact[:8]} → {second_artifact[:8]} on both "
+    print(f"\ncluster: trained by {trained_by}; warm pool {pool_hash[:8]} built by {builder_name}, trained on by "
+          f"{trainer_name}, served by both replicas; artifacts {first_artifact[:8]} → {second_artifact[:8]} on both "
           f"replicas; SIGKILL to api-1 under load by {CLIENTS} clients: {sum(load.last.values())} requests "
           f"({before_kill} before the kill, {after_kill} in the {time.monotonic() - killed_at:.1f} s after), first "
           f"answers {dict(load.first)}, last answers {dict(load.last)}, {load.retries} client retries")
