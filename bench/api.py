@@ -85,15 +85,16 @@ def make_profiles(settings, n: int, categories: list[str], *, seed: int = 0):
     return key, result.ids, result.stored_bytes, engine
 
 
-def start_server(data_dir: Path, settings: dict[str, str] | None = None
+def start_server(data_dir: Path, settings: dict[str, str] | None = None, *, worker: bool = False
                  ) -> tuple[subprocess.Popen, str, collections.deque]:
-    """`profilekit serve` in a subprocess (`settings`: more PROFILEKIT_ variables); returns it, its URL,
-    and the last lines it printed (its output is drained all along, so a full pipe never blocks it)."""
+    """`profilekit serve` in a subprocess (`settings`: more PROFILEKIT_ variables; `worker`: with its
+    embedded worker); returns it, its URL, and the last lines it printed (its output is drained all
+    along, so a full pipe never blocks it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PROFILEKIT_")} | (settings or {})
     env |= {"PROFILEKIT_DATA_DIR": str(data_dir), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
             "PYTHONPATH": os.pathsep.join([str(REPO / "platform"), str(REPO), env.get("PYTHONPATH", "")])}
-    process = subprocess.Popen([sys.executable, "-m", "profilekit.cli", "serve", "--no-worker",
-                                "--host", "127.0.0.1", "--port", "0"],
+    process = subprocess.Popen([sys.executable, "-m", "profilekit.cli", "serve", "--host", "127.0.0.1", "--port", "0",
+                                *([] if worker else ["--no-worker"])],
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 300
     for line in process.stdout:
@@ -176,21 +177,35 @@ def record_stacks(pid: int, seconds: float, path: Path) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def stack_summary(path: Path, top: int = 15) -> list[tuple[str, float]]:
-    """(frame, share of busy samples) of the frames most often on the stack (inclusive), from a raw
-    py-spy file; a sample is busy unless its innermost frame waits (a lock, a queue, the selector)."""
+STACK_PARTS = {  # frame name → what it is, for the summary of the server's stacks
+    "Engine.forward": "the mixed forward (batcher thread)",
+    "Engine._compose": "composing the profiles' effects (inside the forward)",
+    "Backbone.tokenize": "tokenizing a batch (batcher thread)",
+    "BaseEventLoop._run_once": "the event loop: HTTP, validation, routing, responses",
+    "resolve": "the profiles' states: database look-up and cache (thread pool)",
+    "load_states": "the batched loader (inside resolve)",
+    "FastJSONResponse.render": "rendering answers (orjson)",
+}
+
+
+def stack_summary(path: Path) -> list[tuple[str, float]]:
+    """(part, share of busy samples) for STACK_PARTS and the innermost frames most often sampled, from a
+    raw py-spy file; a sample is busy unless its innermost frame waits (a lock, a queue, the selector)."""
     idle = ("Condition.wait", "EpollSelector.select", "Event.wait", "Thread.join")
     inclusive: collections.Counter[str] = collections.Counter()
+    innermost: collections.Counter[str] = collections.Counter()
     busy = 0
     for line in path.read_text().splitlines():
         stack, _, count = line.rpartition(" ")
-        frames = [f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].split(":")[0].rstrip(")") for f in stack.split(";")]
-        if frames[-1].startswith(idle):
+        frames = [(f.split(" (")[0], f.rsplit("/", 1)[-1].rsplit("(", 1)[-1].split(":")[0]) for f in stack.split(";")]
+        if frames[-1][0].startswith(idle):
             continue
         busy += int(count)
-        for frame in set(frames):
-            inclusive[frame] += int(count)
-    return [(frame, n / max(busy, 1)) for frame, n in inclusive.most_common(top)]
+        for name in {name for name, _ in frames} & STACK_PARTS.keys():
+            inclusive[name] += int(count)
+        innermost[f"{frames[-1][0]} ({frames[-1][1]})"] += int(count)
+    parts = [(f"{name}: {STACK_PARTS[name]}", inclusive[name] / max(busy, 1)) for name in STACK_PARTS]
+    return parts + [(f"innermost {frame}", n / max(busy, 1)) for frame, n in innermost.most_common(8)]
 
 
 def backbone_rows_per_second(backbone, texts: list[str], batch: int, seconds: float) -> float:
@@ -204,6 +219,18 @@ def backbone_rows_per_second(backbone, texts: list[str], batch: int, seconds: fl
                 chunk = texts[start:start + batch]
                 backbone.model(**backbone.tokenize(chunk))
                 rows += len(chunk)
+    return rows / (time.perf_counter() - began)
+
+
+def engine_rows_per_second(engine, texts: list[str], states: list, batch: int, seconds: float) -> float:
+    """The served forward in-process: Engine.predict (tokenize, compose, forward, scores) on batches of
+    `batch` rows, each row with its own profile: what the server computes, without HTTP."""
+    rows, began = 0, time.perf_counter()
+    while time.perf_counter() - began < seconds:
+        for start in range(0, len(texts), batch):
+            chunk = texts[start:start + batch]
+            engine.predict(chunk, states[:len(chunk)])
+            rows += len(chunk)
     return rows / (time.perf_counter() - began)
 
 
@@ -258,7 +285,9 @@ def main() -> None:
                 if response.status_code != 200:
                     raise SystemExit(f"warming the cache failed: {response.status_code} {response.text}")
             backbone_rows_per_second(engine.backbone, texts, settings.max_batch_size, 0)  # one warm-up pass
-            ratios, backbone_rates, served_rates, latencies = [], [], [], []
+            states = [engine.new_state("xpeft_hard", categories[:5], seed=i, k=50) for i in range(64)]
+            engine_rows_per_second(engine, texts, states, settings.max_batch_size, 0)
+            ratios, backbone_rates, served_rates, latencies, engine_rates = [], [], [], [], []
             rows = wall = batch_rows = batches = refused = 0.0
             for round_ in range(args.rounds):
                 rate = backbone_rows_per_second(engine.backbone, texts, settings.max_batch_size,
@@ -272,6 +301,8 @@ def main() -> None:
                 if spy is not None:
                     spy.wait(60)
                 backbone_rates.append(rate)
+                engine_rates.append(engine_rows_per_second(engine, texts, states, settings.max_batch_size,
+                                                           args.backbone_seconds))
                 served_rates.append(served["rows"] / served["wall"])
                 ratios.append(served_rates[-1] / rate)
                 latencies += served["latencies"]
@@ -306,8 +337,12 @@ def main() -> None:
     report("mean_batch_size", batch_rows / batches)
     report("backbone_rows_per_second", statistics.median(backbone_rates))
     report("served_throughput_ratio", statistics.median(ratios))
+    engine_ratios = [s / e for s, e in zip(served_rates, engine_rates, strict=True)]
+    report("engine_rows_per_second", statistics.median(engine_rates))
+    report("served_over_engine_ratio", statistics.median(engine_ratios))  # what HTTP and batching cost
     for name, values in (("served_throughput_ratio", ratios), ("served_rows_per_second", served_rates),
-                         ("backbone_rows_per_second", backbone_rates)):
+                         ("backbone_rows_per_second", backbone_rates), ("engine_rows_per_second", engine_rates),
+                         ("served_over_engine_ratio", engine_ratios)):
         report(f"{name}_per_round", " ".join(f"{v:.3f}" for v in values))
     if args.profile_stacks and args.profile_stacks.exists():
         for frame, share in stack_summary(args.profile_stacks):
