@@ -8,7 +8,7 @@ TORCH_INDEX_URL ?=
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test reliability cluster install bench lint clean
+.PHONY: run test reliability cluster install bench load lint clean
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -38,6 +38,11 @@ cluster: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) -m bench.engine
+
+# latency under load (#15): locust headless, 64 clients posting 1-8 rows for 60 s, against a fresh embedded
+# instance, or against URL with KEY (`make load URL=http://host:8000 KEY=pk_...`)
+load: $(VENV)/.installed
+	PYTHONPATH=platform:. $(PY) -m bench.load $(if $(URL),--url $(URL) --key $(KEY))
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check platform workers tests bench

@@ -28,7 +28,8 @@ class Server:
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
 
-    def trained_profile(self, external_id: str, method: str = "head_only") -> tuple[str, str]:
+    def trained_profile(self, external_id: str, method: str = "head_only",
+                        hyperparameters: dict | None = None) -> tuple[str, str]:
         """A profile of the client's tenant with ten examples in two categories, trained for one epoch
         by a worker's task body; returns (profile id, job id)."""
         api = self.http(self.client)
@@ -37,8 +38,9 @@ class Server:
                 for topic, word in (("sports", "match"), ("politics", "senate")) for i in range(5)]
         api.post(f"/v1/profiles/{profile}/examples", content="\n".join(json.dumps(r) for r in rows),
                  headers={"Content-Type": "application/x-ndjson"}).raise_for_status()
-        job = api.post("/v1/jobs", json={"profile_ids": [profile], "method": method, "train": {"epochs": 1}})
-        job.raise_for_status()
+        job = api.post("/v1/jobs", json={"profile_ids": [profile], "method": method, "train": {"epochs": 1},
+                                        **({"hyperparameters": hyperparameters} if hyperparameters else {})})
+        assert job.status_code < 300, job.text
         assert self.run_queued_jobs() == ["succeeded"]
         return profile, job.json()["id"]
 

@@ -8,6 +8,7 @@ import threading
 import time
 from contextlib import asynccontextmanager
 
+import orjson
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +24,14 @@ from profilekit.api.stats import process_memory
 from profilekit.data import DataError
 from profilekit.errors import Conflict, NotFound, NotTrained, ProfilekitError, UntrainableProfiles
 from profilekit.settings import Settings, get_settings
+
+
+class FastJSONResponse(JSONResponse):
+    """JSON rendered by orjson from plain dicts and lists: the hot path (/v1/predict) returns one, so its
+    answer skips the response model's validation and the standard library's encoder."""
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content)
 
 
 class AsciiJSONResponse(JSONResponse):

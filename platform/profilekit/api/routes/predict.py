@@ -8,8 +8,9 @@ import time
 from fastapi import APIRouter, HTTPException, Request
 from starlette.concurrency import run_in_threadpool
 
+from profilekit.api.app import FastJSONResponse
 from profilekit.api.deps import CurrentKey, RuntimeDep
-from profilekit.api.schemas import PredictRequest, PredictResponse, PredictResult
+from profilekit.api.schemas import PredictRequest, PredictResponse
 from profilekit.api.services.predict import resolve
 from profilekit.serving import DeadlineExceeded, QueueFull
 
@@ -17,7 +18,7 @@ router = APIRouter(tags=["predict"])
 
 
 @router.post("/predict", response_model=PredictResponse)
-async def predict(body: PredictRequest, request: Request, runtime: RuntimeDep, caller: CurrentKey) -> PredictResponse:
+async def predict(body: PredictRequest, request: Request, runtime: RuntimeDep, caller: CurrentKey) -> FastJSONResponse:
     """Label and class probabilities per item, with the artifact version that produced them. Items
     without profile_id use the plain backbone and get no label (profiles own the heads). All or nothing:
     unknown profiles → 404 listing them, untrained ones → 409 naming their states. 429 (with Retry-After)
@@ -38,10 +39,11 @@ async def predict(body: PredictRequest, request: Request, runtime: RuntimeDep, c
     except DeadlineExceeded as exc:
         raise HTTPException(504, f"timeout_ms={body.timeout_ms} passed: {exc}") from exc
     runtime.stats.record_request(time.perf_counter() - began)
-    return PredictResponse(results=[
-        PredictResult(profile_id=item.profile_id, label=p.label, scores=p.scores,
-                      artifact_version=resolved[item.profile_id][1] if item.profile_id else None)
-        for item, p in zip(body.items, predictions, strict=True)])
+    # the PredictResponse shape, built as plain dicts and rendered by orjson (no second validation)
+    return FastJSONResponse({"results": [
+        {"profile_id": item.profile_id, "label": p.label, "scores": p.scores,
+         "artifact_version": resolved[item.profile_id][1] if item.profile_id else None}
+        for item, p in zip(body.items, predictions, strict=True)]})
 
 
 async def until_disconnected(request: Request, work):
