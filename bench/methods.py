@@ -9,7 +9,9 @@ ratio is the median over the repeats (the machine may be shared; see bench/commo
   as many ordinary tokens as the prompt has vectors, over the method: what the method costs beyond
   its extra tokens (1.0 = nothing);
 - throughput_ratio_mixed_all: 64 rows, 7 distinct profiles of each of the 9 methods and one row
-  without a profile, over the plain backbone;
+  without a profile, over the plain backbone, as serving runs them (`Engine.forward_grouped`: one
+  forward per prompt length, issue #15); throughput_ratio_mixed_all_one_forward: the same rows in one
+  forward, every row padded to the longest prompt;
 - payload_bytes_<method>: the stored factors of one profile (head and header not included).
 """
 
@@ -64,10 +66,12 @@ def main() -> None:
     mixed = [profiles[m][i] for i in range(per_method) for m in ALL]
     mixed += [None] * (len(texts) - len(mixed))
 
-    def serve(states):
+    def serve(states, grouped=False):
+        forward = engine.forward_grouped if grouped else engine.forward
+
         @torch.inference_mode()
         def run():
-            engine.forward(tokens["input_ids"], tokens["attention_mask"], states)
+            forward(tokens["input_ids"], tokens["attention_mask"], states)
         return run
 
     def plain_of(batch):
@@ -76,7 +80,8 @@ def main() -> None:
             backbone.model(**batch)
         return run
 
-    fns = {m: serve(profiles[m]) for m in METHODS} | {"mixed_all": serve(mixed)}
+    fns = {m: serve(profiles[m]) for m in METHODS} | {"mixed_all": serve(mixed, grouped=True),
+                                                      "mixed_all_one_forward": serve(mixed)}
     filler = backbone.tokenizer.convert_tokens_to_ids("the")  # an ordinary token for each prompt vector
     lengths = {m: getattr(profiles[m][0].config, field) for m, field in PROMPT_LENGTH.items()}
     for extra in sorted(set(lengths.values())):
@@ -90,6 +95,7 @@ def main() -> None:
     for method, extra in lengths.items():  # (plain / method) / (plain / plain with m more tokens)
         report(f"prompt_cost_ratio_{method}", ratios[method] / ratios[f"plain_plus_{extra}"])
     report("throughput_ratio_mixed_all", ratios["mixed_all"])
+    report("throughput_ratio_mixed_all_one_forward", ratios["mixed_all_one_forward"])
     for method in ALL:
         report(f"payload_bytes_{method}", engine.save(profiles[method][0]).payload_bytes)
 

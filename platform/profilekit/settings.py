@@ -57,6 +57,12 @@ class Settings(BaseSettings):
     max_queue_seconds: float = Field(
         default=1.0, gt=0, description="Longest expected wait in the batcher's queue (its backlog at the "
         "measured rows/s) a prediction is admitted with; beyond it 429 with a Retry-After of the backlog.")
+    rate_limit_rows_per_second: float | None = Field(
+        default=None, gt=0, description="Predict rows per second a key may send when it has no limit of its "
+        "own (`profilekit keys limit`); None: no limit. Beyond it 429 with Retry-After.")
+    rate_limit_burst_seconds: float = Field(
+        default=2.0, gt=0, description="A key's bucket holds this many seconds of its rate: the burst it "
+        "may send at once after a quiet spell.")
     artifact_cache_entries: int = Field(default=100_000, description="Hot profile states kept in memory.")
     max_upload_bytes: int = Field(default=32 * 2**20, description="Largest accepted upload (413 beyond).")
     max_json_bytes: int = Field(default=2 * 2**20, description="Largest accepted body of any other request "

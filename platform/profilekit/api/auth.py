@@ -28,6 +28,7 @@ class Caller:
     key_id: str
     tenant: str
     role: str
+    rows_per_second: float | None = None  # its own predict rate limit; None: the server's default
 
     @property
     def is_admin(self) -> bool:
@@ -52,17 +53,24 @@ def check_key_request(*, tenant: str | None, role: str) -> str:
     return tenant or ADMIN_TENANT
 
 
-def create_key(session, *, tenant: str | None = None, role: str, name: str | None = None) -> str:
-    key, _ = create_key_row(session, tenant=tenant, role=role, name=name)
+def check_rate(rows_per_second: float | None) -> None:
+    if rows_per_second is not None and not rows_per_second > 0:
+        raise ConfigError(f"rows_per_second must be above 0 (or none for the server's default), got {rows_per_second}")
+
+
+def create_key(session, *, tenant: str | None = None, role: str, name: str | None = None,
+               rows_per_second: float | None = None) -> str:
+    key, _ = create_key_row(session, tenant=tenant, role=role, name=name, rows_per_second=rows_per_second)
     return key
 
 
-def create_key_row(session, *, tenant: str | None = None, role: str,
-                   name: str | None = None) -> tuple[str, ApiKey]:
+def create_key_row(session, *, tenant: str | None = None, role: str, name: str | None = None,
+                   rows_per_second: float | None = None) -> tuple[str, ApiKey]:
     """A new key: the key itself (shown once, never stored) and its stored row."""
     tenant = check_key_request(tenant=tenant, role=role)
+    check_rate(rows_per_second)
     key = "pk_" + secrets.token_urlsafe(24)
-    row = ApiKey(key_hash=hash_key(key), tenant=tenant, role=role, name=name)
+    row = ApiKey(key_hash=hash_key(key), tenant=tenant, role=role, name=name, rows_per_second=rows_per_second)
     session.add(row)
     session.commit()
     return key, row
@@ -93,6 +101,18 @@ def find_key(session, key: str) -> ApiKey | None:
 def list_keys(session) -> list[ApiKey]:
     """Every key, revoked ones included (with when), oldest first; never a key itself."""
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+
+
+def set_rate_limit(session, *, key_id: str, rows_per_second: float | None) -> ApiKey:
+    """A key's predict rate limit in rows/s (None: the server's default); API processes apply it to the
+    key's next request."""
+    check_rate(rows_per_second)
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound(f"unknown key {key_id}")
+    row.rows_per_second = rows_per_second
+    session.commit()
+    return row
 
 
 def revoke_key(session, *, key_id: str) -> ApiKey:

@@ -37,7 +37,7 @@ def key_from_request(request: Request, session: Session) -> Caller | None:
     else:
         token = request.cookies.get(COOKIE)
         row = session_key(session, token) if token else None
-    return Caller(row.id, row.tenant, row.role) if row is not None else None
+    return Caller(row.id, row.tenant, row.role, row.rows_per_second) if row is not None else None
 
 
 def current_caller(request: Request, runtime: RuntimeDep) -> Caller:

@@ -1,9 +1,23 @@
-"""Every request body is bounded while it streams in: uploads by `max_upload_bytes`, every other body
-(JSON) by the much smaller `max_json_bytes`. Over the limit → 413, before the body is parsed or kept."""
+"""Limits on what a caller may send.
+
+Every request body is bounded while it streams in: uploads by `max_upload_bytes`, every other body
+(JSON) by the much smaller `max_json_bytes`. Over the limit → 413, before the body is parsed or kept.
+
+Predict rows are rate-limited per key: a token bucket of the key's rows per second (its own limit, else
+`rate_limit_rows_per_second`; none: unlimited) holding `rate_limit_burst_seconds` of it. A request the
+bucket cannot pay for → 429 with Retry-After (the seconds until it can) and a body naming the limit. A
+request larger than the bucket is admitted when the bucket is full and leaves it in debt, so big requests
+are slowed, never refused for ever.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import HTTPException
 
@@ -40,3 +54,44 @@ class BodyLimit:
             return message
 
         await self.app(scope, limited_receive, send)
+
+
+@dataclass
+class _Bucket:
+    rate: float  # rows per second
+    tokens: float  # rows it may send now (negative: in debt)
+    at: float  # when `tokens` was counted
+
+
+class RowRateLimit:
+    """Token buckets of predict rows, one per key, filled at the key's rate up to `burst_seconds` of it."""
+
+    def __init__(self, *, default_rate: float | None, burst_seconds: float,
+                 clock: Callable[[], float] = time.monotonic):
+        self.default_rate = default_rate
+        self.burst_seconds = burst_seconds
+        self.clock = clock
+        self._buckets: dict[str, _Bucket] = {}
+        self._lock = threading.Lock()
+
+    def take(self, key_id: str, rows: int, rate: float | None = None) -> None:
+        """Take `rows` from the key's bucket (`rate`: its own limit, None: the default), or raise 429."""
+        rate = rate or self.default_rate
+        if rate is None:
+            return
+        capacity = rate * self.burst_seconds
+        with self._lock:
+            moment = self.clock()
+            bucket = self._buckets.get(key_id)
+            if bucket is None or bucket.rate != rate:  # a new key, or its limit changed: a full bucket
+                bucket = self._buckets[key_id] = _Bucket(rate, capacity, moment)
+            bucket.tokens = min(capacity, bucket.tokens + (moment - bucket.at) * rate)
+            bucket.at = moment
+            needed = min(rows, capacity)  # a request larger than the bucket waits for a full one
+            if bucket.tokens >= needed:
+                bucket.tokens -= rows
+                return
+            retry_after = max(1, math.ceil((needed - bucket.tokens) / rate))
+        raise HTTPException(429, f"rate limit: this key may send {rate:g} rows/s (bursts of {capacity:g} rows); "
+                            f"{rows} rows now would exceed it, retry in {retry_after} s",
+                            headers={"Retry-After": str(retry_after)})

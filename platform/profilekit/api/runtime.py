@@ -9,6 +9,7 @@ import threading
 import time
 from collections import deque
 
+from profilekit.api.limits import RowRateLimit
 from profilekit.api.stats import History
 from profilekit.settings import Settings
 
@@ -57,6 +58,8 @@ class Runtime:
         self.sessions = make_session_factory(self.db)
         self.celery = make_celery(settings)
         self.stats = ServingStats()
+        self.rate_limit = RowRateLimit(default_rate=settings.rate_limit_rows_per_second,
+                                       burst_seconds=settings.rate_limit_burst_seconds)
         self.history = History()  # the dashboard's charts of the last hour
         self.dashboard_cache: dict = {}  # the dashboard's costly totals, kept a few seconds (dashboard/data.py)
         self.batch_observers = [self.stats.record_batch]  # called with the rows of each forward

@@ -1,4 +1,5 @@
-"""`profilekit keys create | list | revoke ID` on the local store (the same as /v1/keys for admins)."""
+"""`profilekit keys create | list | limit ID | revoke ID` on the local store (the same as /v1/keys for
+admins; `limit` sets a key's predict rows/s)."""
 
 from __future__ import annotations
 
@@ -34,11 +35,13 @@ def bootstrap_admin(settings) -> None:
 
 
 def keys_create(args) -> int:
-    from profilekit.api.auth import check_key_request, create_key
+    from profilekit.api.auth import check_key_request, check_rate, create_key
 
     check_key_request(tenant=args.tenant, role=args.role)  # before touching the store
+    check_rate(args.rows_per_second)
     with _sessions()() as session:
-        key = create_key(session, tenant=args.tenant, role=args.role, name=args.name)
+        key = create_key(session, tenant=args.tenant, role=args.role, name=args.name,
+                         rows_per_second=args.rows_per_second)
     print(key)
     whose = "every tenant" if args.role == "admin" else f"tenant {args.tenant or 'default'!r}"
     print(f"(a {args.role} key of {whose}; it is shown only this once)", file=sys.stderr)
@@ -50,9 +53,25 @@ def keys_list(args) -> int:
 
     with _sessions()() as session:
         rows = [[k.id, k.role, "(every tenant)" if k.role == "admin" else k.tenant, k.name or "",
+                 f"{k.rows_per_second:g}" if k.rows_per_second else "default",
                  str(k.created_at)[:19], str(k.revoked_at)[:19] if k.revoked_at else ""] for k in list_keys(session)]
-    print(table(rows, ["id", "role", "tenant", "name", "created", "revoked"]))
+    print(table(rows, ["id", "role", "tenant", "name", "rows/s", "created", "revoked"]))
     return 0
+
+
+def keys_limit(args) -> int:
+    from profilekit.api.auth import check_rate, set_rate_limit
+
+    check_rate(args.rows_per_second)
+    with _sessions()() as session:
+        row = set_rate_limit(session, key_id=args.id, rows_per_second=args.rows_per_second)
+        limit = f"{row.rows_per_second:g} rows/s" if row.rows_per_second else "the server's default"
+        print(f"key {row.id} ({row.role}, {row.name or 'no name'}) may now send {limit} to /v1/predict")
+    return 0
+
+
+def rate(text: str) -> float | None:
+    return None if text == "default" else float(text)
 
 
 def keys_revoke(args) -> int:
@@ -72,8 +91,15 @@ def add_commands(commands) -> None:
                    "and take none")
     c.add_argument("--role", choices=["admin", "client"], default="client")
     c.add_argument("--name")
+    c.add_argument("--rows-per-second", type=rate, help="its predict rate limit in rows/s (default: the "
+                   "server's PROFILEKIT_RATE_LIMIT_ROWS_PER_SECOND)")
     c.set_defaults(func=keys_create)
     sub.add_parser("list", help="every key: id, role, tenant, name, created, revoked").set_defaults(func=keys_list)
+    limit = sub.add_parser("limit", help="set a key's predict rate limit (rows/s; 429 with Retry-After beyond)")
+    limit.add_argument("id", help="the key's id, as `keys list` shows it")
+    limit.add_argument("--rows-per-second", type=rate, required=True,
+                       help="rows/s, or 'default' for the server's PROFILEKIT_RATE_LIMIT_ROWS_PER_SECOND")
+    limit.set_defaults(func=keys_limit)
     r = sub.add_parser("revoke", help="revoke a key (401 from now on) and end its dashboard sessions")
     r.add_argument("id", help="the key's id, as `keys list` shows it")
     r.set_defaults(func=keys_revoke)

@@ -224,17 +224,49 @@ class Engine:
         labels = [s.labels if s is not None else None for s in states]
         return BatchOutput(pooled, self.score(pooled, states), labels, hidden)
 
+    def forward_grouped(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                        states: list[ProfileState | None]) -> list[tuple[torch.Tensor, BatchOutput]]:
+        """Serving's forward: rows grouped by the prompt length their profile inserts (0 for most methods),
+        one forward per group, each cut to its longest row, so no row is padded by another's prompt or
+        text. Every group runs in this call (none waits for a later batch); (rows [R], output) per group,
+        output row i being input row rows[i]. Answers equal `forward` on the whole batch to float
+        tolerance (padding is masked)."""
+        groups: dict[int, list[int]] = {}
+        for row, state in enumerate(states):
+            groups.setdefault(state.prompt_tokens if state is not None else 0, []).append(row)
+        if len(groups) == 1:
+            return [(torch.arange(len(states)), self.forward(input_ids, attention_mask, states))]
+        outputs = []
+        for rows in groups.values():
+            index = torch.tensor(rows, device=input_ids.device)
+            mask = attention_mask[index]  # [R, S]
+            width = int(mask.sum(1).max())  # right-padded: the group's longest row
+            out = self.forward(input_ids[index, :width], mask[:, :width], [states[r] for r in rows])
+            outputs.append((index, out))
+        return outputs
+
     @torch.inference_mode()
-    def predict(self, texts: list[str], states: list[ProfileState | None]) -> list[Prediction]:
-        """Label and class probabilities per row; rows without a profile get label None."""
+    def predict(self, texts: list[str], states: list[ProfileState | None], *,
+                grouped: bool = True) -> list[Prediction]:
+        """Label and class probabilities per row, in the rows' order; rows without a profile get label
+        None. `grouped`: through `forward_grouped` (what serving runs); else one forward for all rows."""
         tokens = self.backbone.tokenize(texts)
-        out = self.forward(tokens["input_ids"], tokens["attention_mask"], states)
-        predictions = []
-        for row, labels in enumerate(out.labels):
-            if labels is None:
-                predictions.append(Prediction(None, {}))
-                continue
-            probs = torch.softmax(out.logits[row, : len(labels)], dim=-1).tolist()
-            best = max(range(len(labels)), key=probs.__getitem__)
-            predictions.append(Prediction(labels[best], dict(zip(labels, probs, strict=True))))
+        ids, mask = tokens["input_ids"], tokens["attention_mask"]
+        if grouped:
+            outputs = self.forward_grouped(ids, mask, states)
+        else:
+            outputs = [(torch.arange(len(texts)), self.forward(ids, mask, states))]
+        predictions: list[Prediction | None] = [None] * len(texts)
+        for rows, out in outputs:
+            for i, row in enumerate(rows.tolist()):
+                predictions[row] = _prediction(out, i)
         return predictions
+
+
+def _prediction(out: BatchOutput, row: int) -> Prediction:
+    labels = out.labels[row]
+    if labels is None:
+        return Prediction(None, {})
+    probs = torch.softmax(out.logits[row, : len(labels)], dim=-1).tolist()
+    best = max(range(len(labels)), key=probs.__getitem__)
+    return Prediction(labels[best], dict(zip(labels, probs, strict=True)))

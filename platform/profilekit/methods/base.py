@@ -58,6 +58,12 @@ class ProfileState(nn.Module):
     method: str
     plain_backbone = False  # True: compose() never changes the backbone, so pooled rows can be cached
 
+    @property
+    def prompt_tokens(self) -> int:
+        """Positions its compose() inserts before each row's text (a soft prompt); the engine serves rows
+        of different prompt lengths in forwards of their own."""
+        return 0
+
     def __init__(self, config: MethodConfig, labels: tuple[str, ...], shared_head: bool = False):
         super().__init__()
         self.config = config

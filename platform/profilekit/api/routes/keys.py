@@ -14,7 +14,7 @@ router = APIRouter(prefix="/keys", tags=["keys"])
 
 def key_out(row) -> KeyOut:
     return KeyOut(id=row.id, tenant=row.tenant, role=row.role, name=row.name, created_at=row.created_at,
-                  revoked_at=row.revoked_at)
+                  revoked_at=row.revoked_at, rows_per_second=row.rows_per_second)
 
 
 @router.get("", response_model=list[KeyOut])
@@ -26,7 +26,8 @@ def list_keys(session: SessionDep, caller: AdminKey) -> list[KeyOut]:
 @router.post("", status_code=201, response_model=KeyCreated)
 def create_key(body: KeyCreate, session: SessionDep, caller: AdminKey) -> KeyCreated:
     """A new key; the answer is the only place the key itself is ever shown."""
-    key, row = auth.create_key_row(session, tenant=body.tenant, role=body.role, name=body.name)
+    key, row = auth.create_key_row(session, tenant=body.tenant, role=body.role, name=body.name,
+                                   rows_per_second=body.rows_per_second)
     return KeyCreated(key=key, **key_out(row).model_dump())
 
 

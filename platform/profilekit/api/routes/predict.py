@@ -22,9 +22,11 @@ async def predict(body: PredictRequest, request: Request, runtime: RuntimeDep, c
     """Label and class probabilities per item, with the artifact version that produced them. Items
     without profile_id use the plain backbone and get no label (profiles own the heads). All or nothing:
     unknown profiles → 404 listing them, untrained ones → 409 naming their states. 429 (with Retry-After)
-    when the rows would wait longer than the server's max_queue_seconds or the request's `timeout_ms`;
+    when the key's rows/s limit is spent (api/limits.py), or when the rows would wait longer than the
+    server's max_queue_seconds or the request's `timeout_ms`;
     504 when `timeout_ms` passed while they waited (they are not computed, nor when the client leaves)."""
     began = time.perf_counter()
+    runtime.rate_limit.take(caller.key_id, len(body.items), caller.rows_per_second)  # else 429
     timeout = body.timeout_ms / 1000 if body.timeout_ms is not None else None
     ids = list(dict.fromkeys(i.profile_id for i in body.items if i.profile_id is not None))
     resolved = await run_in_threadpool(resolve, runtime, caller, ids) if ids else {}
@@ -33,7 +35,8 @@ async def predict(body: PredictRequest, request: Request, runtime: RuntimeDep, c
     if timeout is not None:
         timeout -= time.perf_counter() - began
     try:
-        predictions = await until_disconnected(request, serving.batcher.submit(rows, timeout=timeout))
+        work = serving.batcher.submit(rows, timeout=timeout, tenant=caller.tenant)  # tenants share forwards fairly
+        predictions = await until_disconnected(request, work)
     except QueueFull as exc:
         raise HTTPException(429, f"busy: {exc}", headers={"Retry-After": str(exc.retry_after)}) from exc
     except DeadlineExceeded as exc:

@@ -27,6 +27,10 @@ class DePTState(ProfileState):
         self.b = nn.Parameter(torch.zeros(r, d))  # [r, d] zero: A·B starts at 0
         self.init_head(d, generator)
 
+    @property
+    def prompt_tokens(self) -> int:
+        return self.config.prompt_length
+
     def optimizer_groups(self) -> list[dict]:
         """Two learning rates (the paper's α1 for the prompt, α2 for A and B), then the head."""
         return [{"params": [self.prompt], "lr": self.config.lr},

@@ -24,6 +24,10 @@ class DPTState(ProfileState):
         self.v = nn.Parameter(torch.randn(k, d, generator=generator) * std / math.sqrt(k))  # [k, d]
         self.init_head(d, generator)
 
+    @property
+    def prompt_tokens(self) -> int:
+        return self.config.length
+
 
 def compose(states: list[DPTState], ctx: EngineContext, *, training, generators, rows=None) -> Effects:
     u, v = torch.stack([s.u for s in states]), torch.stack([s.v for s in states])  # [P, l, k], [P, k, d]

@@ -30,6 +30,10 @@ class PromptTuningState(ProfileState):
         self.prompt = nn.Parameter(initial)  # [l, d]
         self.init_head(ctx.hidden_size, generator)
 
+    @property
+    def prompt_tokens(self) -> int:
+        return self.config.length
+
 
 def compose(states: list[PromptTuningState], ctx: EngineContext, *, training, generators,
             rows=None) -> Effects:
