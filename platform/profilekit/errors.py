@@ -68,3 +68,7 @@ class IdempotencyConflict(ProfilekitError):
 class AttemptLost(ProfilekitError):
     """This worker's attempt at a job is no longer the job's current one (its heartbeat went stale and
     the job was re-queued, or it ended): whatever the attempt computed is dropped, never stored."""
+
+
+class CacheBudgetError(ProfilekitError):
+    """Pinned profiles would need more bytes than the artifact cache's budget."""
