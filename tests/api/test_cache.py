@@ -3,6 +3,7 @@ from PROFILEKIT_PINNED_PROFILES, and its figures on /metrics and the dashboard."
 
 from __future__ import annotations
 
+import json
 import re
 from contextlib import closing
 
@@ -56,3 +57,29 @@ def test_a_replica_whose_pins_exceed_its_budget_refuses_to_start(server):
     unknown = settings.model_copy(update={"pinned_profiles": "nobody"})
     with pytest.raises(Exception, match="PROFILEKIT_PINNED_PROFILES names an unknown profile"):
         Serving(unknown, server.runtime.sessions)
+
+
+def test_a_pin_waits_for_its_training_and_moves_to_each_new_version(server):
+    from profilekit.serving import Serving
+
+    api = server.http(server.client)
+    profile = api.post("/v1/profiles", json={"external_id": "later"}).json()["id"]
+    settings = server.runtime.settings.model_copy(update={"pinned_profiles": f" {profile} ,"})
+    serving = Serving(settings, server.runtime.sessions)  # untrained: starts, pinned once served
+    try:
+        assert serving.cache.pinned_profiles == {}
+        rows = [{"text": f"{word} story {i}", "category": topic}
+                for topic, word in (("sports", "match"), ("politics", "senate")) for i in range(5)]
+        api.post(f"/v1/profiles/{profile}/examples", content="\n".join(json.dumps(r) for r in rows),
+                 headers={"Content-Type": "application/x-ndjson"}).raise_for_status()
+        versions = []
+        for _ in range(2):
+            api.post("/v1/jobs", json={"profile_ids": [profile], "method": "head_only",
+                                       "train": {"epochs": 1}}).raise_for_status()
+            assert server.run_queued_jobs() == ["succeeded"]
+            versions.append(serving.states([profile])[profile][1])
+            assert serving.cache.pinned_profiles == {profile: versions[-1]}
+        assert versions[0] != versions[1] and serving.cache.pinned_bytes == serving.cache.resident_bytes / 2
+    finally:
+        serving.close()
+        api.close()

@@ -99,3 +99,16 @@ def test_composed_rows_are_charged_to_the_budget():
     assert cache.resident_bytes == 800
     cache.evict("g")
     assert not grower.charge(1)  # an evicted state keeps nothing more
+
+
+def test_an_evicted_state_charges_nothing_to_its_reloaded_version():
+    class Growing(State):
+        def keep_composed(self, charge):
+            self.charge = charge
+
+    cache = ArtifactCache(max_bytes=1_000)
+    old = cache.get("g", lambda: Growing(10))
+    cache.evict("g")
+    new = cache.get("g", lambda: Growing(10))  # the same version loaded again while `old` still serves a batch
+    assert not old.charge(100) and cache.resident_bytes == 40
+    assert new.charge(100) and cache.resident_bytes == 140

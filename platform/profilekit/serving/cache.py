@@ -81,11 +81,11 @@ class ArtifactCache:
                 return state
             if artifact_id in self._entries:  # another thread inserted it meanwhile
                 return self._entries[artifact_id].state
+            if self.composed_rows and hasattr(state, "keep_composed"):  # before any forward can see it
+                state.keep_composed(lambda nbytes: self._charge(artifact_id, state, nbytes))
             self._entries[artifact_id] = Entry(state, size)
             self.resident_bytes += size
             self._evict_over_budget(keep=artifact_id)
-        if self.composed_rows and hasattr(state, "keep_composed"):
-            state.keep_composed(lambda nbytes: self._charge(artifact_id, nbytes))
         return state
 
     def pin(self, profile_id: str, artifact_id: str) -> None:
@@ -130,13 +130,13 @@ class ArtifactCache:
             entry.pinned_by = None
             self.pinned_bytes -= entry.size
 
-    def _charge(self, artifact_id: str, nbytes: int) -> bool:
+    def _charge(self, artifact_id: str, state, nbytes: int) -> bool:
         """A kept state asks for `nbytes` more (composed rows): granted if it stays within the budget,
-        evicting the least recently used unpinned states; refused (False) if it no longer is resident or
-        cannot fit."""
+        evicting the least recently used unpinned states; refused (False) if it is no longer resident
+        (evicted, perhaps reloaded as another state) or cannot fit."""
         with self._lock:
             entry = self._entries.get(artifact_id)
-            if entry is None:
+            if entry is None or entry.state is not state:
                 return False
             others_pinned = self.pinned_bytes - (entry.size if entry.pinned_by is not None else 0)
             if entry.size + nbytes > self.max_bytes - others_pinned:
