@@ -70,5 +70,10 @@ class AttemptLost(ProfilekitError):
     the job was re-queued, or it ended): whatever the attempt computed is dropped, never stored."""
 
 
-class CacheBudgetError(ProfilekitError):
+class ServingConfigError(ProfilekitError):
+    """This process's serving settings cannot be honoured (e.g. pinned profiles that are unknown): an
+    operator's error, never a client's (HTTP 503)."""
+
+
+class CacheBudgetError(ServingConfigError):
     """Pinned profiles would need more bytes than the artifact cache's budget."""

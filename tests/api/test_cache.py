@@ -47,7 +47,7 @@ def test_a_replica_keeps_its_pins_within_its_byte_budget_and_reports_it(server):
 
 
 def test_a_replica_whose_pins_exceed_its_budget_refuses_to_start(server):
-    from profilekit.errors import CacheBudgetError
+    from profilekit.errors import CacheBudgetError, ServingConfigError
     from profilekit.serving import Serving
 
     profile, _ = server.trained_profile("author")
@@ -55,8 +55,15 @@ def test_a_replica_whose_pins_exceed_its_budget_refuses_to_start(server):
     with pytest.raises(CacheBudgetError, match=f"profile {profile} cannot be pinned.*PROFILEKIT_ARTIFACT_CACHE_BYTES"):
         Serving(settings, server.runtime.sessions)
     unknown = settings.model_copy(update={"pinned_profiles": "nobody"})
-    with pytest.raises(Exception, match="PROFILEKIT_PINNED_PROFILES names an unknown profile"):
+    with pytest.raises(ServingConfigError, match="PROFILEKIT_PINNED_PROFILES names an unknown profile"):
         Serving(unknown, server.runtime.sessions)
+    from profilekit.api.runtime import Runtime
+
+    lazy = unknown.model_copy(update={"preload_model": False})  # the model (and pins) load on a first prediction
+    with closing(serve(Runtime(lazy), server.admin, server.client, server.other_client)) as replica:
+        with next(replica).http(server.client) as http:
+            answer = http.post("/v1/predict", json={"items": [{"profile_id": profile, "text": "a match"}]})
+    assert answer.status_code == 503 and "PROFILEKIT_PINNED_PROFILES" in answer.json()["detail"]  # not the client's
 
 
 def test_a_pin_waits_for_its_training_and_moves_to_each_new_version(server):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from profilekit.errors import CacheBudgetError, NotFound, NotTrained
+from profilekit.errors import CacheBudgetError, NotFound, NotTrained, ServingConfigError
 from profilekit.serving.batcher import Batcher
 from profilekit.serving.cache import ArtifactCache
 from profilekit.serving.engines import EngineCache
@@ -37,14 +37,14 @@ class Serving:
 
     def _load_pins(self) -> None:
         """Load and pin the pinned profiles; unknown ids and pins over the budget refuse to start
-        (CacheBudgetError, NotFound); an untrained profile is pinned once it is first served."""
+        (CacheBudgetError, ServingConfigError); an untrained profile is pinned once it is first served."""
         for profile_id in self.pinned:
             with self.sessions() as session:
                 try:
                     (state, artifact_id), = load_states(session, profile_ids=[profile_id], engines=self.engines,
                                                         cache=self.cache).values()
                 except NotFound as exc:
-                    raise NotFound(f"PROFILEKIT_PINNED_PROFILES names an unknown profile: {exc}") from exc
+                    raise ServingConfigError(f"PROFILEKIT_PINNED_PROFILES names an unknown profile: {exc}") from exc
                 except NotTrained:
                     log.warning("pinned profile %s has no trained artifact yet; pinned once served", profile_id)
                     continue
