@@ -8,16 +8,23 @@ ratio is the median over the repeats (the machine may be shared; see bench/commo
 - prompt_cost_ratio_<method>: for prompt methods, the plain backbone on the same texts lengthened by
   as many ordinary tokens as the prompt has vectors, over the method: what the method costs beyond
   its extra tokens (1.0 = nothing);
+- throughput_ratio_aot_*: the AoT profiles are served as the API serves them, from an ArtifactCache
+  (at the settings' default budget) in which they keep their composed bias rows (hot profiles, the
+  rows of the first forward kept); throughput_ratio_aot_*_cold: copies of the same profiles outside
+  any cache, composed from their factors every forward;
 - throughput_ratio_mixed_all: 64 rows, 7 distinct profiles of each of the 9 methods and one row
   without a profile, over the plain backbone, as serving runs them (`Engine.forward_grouped`: one
   forward per prompt length, issue #15); throughput_ratio_mixed_all_one_forward: the same rows in one
   forward, every row padded to the longest prompt;
-- payload_bytes_<method>: the stored factors of one profile (head and header not included).
+- payload_bytes_<method>: the stored factors of one profile (head and header not included);
+- kept_row_bytes_aot_*: the composed rows a hot AoT profile keeps in the cache, mean over the profiles
+  (the tokens of its rows of the 64 texts), on top of its factors.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 
 import torch
 
@@ -25,9 +32,12 @@ from bench.common import configured_backbone, news_texts, paired_ratios, report
 from profilekit.engine import Engine
 from profilekit.methods import method_names
 from profilekit.pool import PoolSpec, random_pool
+from profilekit.serving import ArtifactCache
+from profilekit.settings import Settings
 
 ALL = method_names()  # every registered method, so a new one is measured too
 METHODS = [m for m in ALL if m not in ("head_only", "single_adapter")]  # the two baselines: no ratio
+AOT = [m for m in METHODS if m.startswith("aot_")]
 PROMPT_LENGTH = {"dept": "prompt_length", "dpt": "length", "prompt_tuning": "length"}
 
 
@@ -62,6 +72,10 @@ def main() -> None:
     labels = ["a", "b", "c"]
     profiles = {m: [trained_looking(engine.new_state(m, labels, seed=i), i) for i in range(args.rows)]
                 for m in ALL}
+    cold = {f"{m}_cold": [copy.deepcopy(s) for s in profiles[m]] for m in AOT}
+    cache = ArtifactCache(Settings().artifact_cache_bytes)
+    for m in AOT:  # served hot: each keeps the rows it composes
+        profiles[m] = [cache.get(f"{m}-{i}", lambda s=s: s) for i, s in enumerate(profiles[m])]
     per_method = len(texts) // len(ALL)  # 7 of each for 64 rows; the rest without a profile
     mixed = [profiles[m][i] for i in range(per_method) for m in ALL]
     mixed += [None] * (len(texts) - len(mixed))
@@ -80,8 +94,8 @@ def main() -> None:
             backbone.model(**batch)
         return run
 
-    fns = {m: serve(profiles[m]) for m in METHODS} | {"mixed_all": serve(mixed, grouped=True),
-                                                      "mixed_all_one_forward": serve(mixed)}
+    fns = {m: serve(profiles[m]) for m in METHODS} | {m: serve(states) for m, states in cold.items()}
+    fns |= {"mixed_all": serve(mixed, grouped=True), "mixed_all_one_forward": serve(mixed)}
     filler = backbone.tokenizer.convert_tokens_to_ids("the")  # an ordinary token for each prompt vector
     lengths = {m: getattr(profiles[m][0].config, field) for m, field in PROMPT_LENGTH.items()}
     for extra in sorted(set(lengths.values())):
@@ -92,12 +106,16 @@ def main() -> None:
     report("plain_backbone_rows_per_second", len(texts) / plain_seconds)
     for method in METHODS:
         report(f"throughput_ratio_{method}", ratios[method])
+    for name in cold:
+        report(f"throughput_ratio_{name}", ratios[name])
     for method, extra in lengths.items():  # (plain / method) / (plain / plain with m more tokens)
         report(f"prompt_cost_ratio_{method}", ratios[method] / ratios[f"plain_plus_{extra}"])
     report("throughput_ratio_mixed_all", ratios["mixed_all"])
     report("throughput_ratio_mixed_all_one_forward", ratios["mixed_all_one_forward"])
     for method in ALL:
         report(f"payload_bytes_{method}", engine.save(profiles[method][0]).payload_bytes)
+    for method in AOT:
+        report(f"kept_row_bytes_{method}", sum(s.composed_bytes() for s in profiles[method]) / args.rows)
 
 
 if __name__ == "__main__":

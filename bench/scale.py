@@ -67,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--scale-batches", type=int, default=40, help="timed batches per case")
     group.add_argument("--scale-hot", type=int, default=1000, help="profiles of the hot case (all cached)")
     group.add_argument("--scale-cache-entries", type=int, default=0,
-                       help="ArtifactCache entries of the max case; 0: settings' artifact_cache_entries")
+                       help="ArtifactCache entries of the max case (within the settings' artifact_cache_bytes); "
+                            "0: 100,000")
     group.add_argument("--scale-fill-cache", action=argparse.BooleanOptionalAction, default=True,
                        help="fill the max case's cache with random profiles before timing (steady state)")
     group.add_argument("--scale-cold", type=int, default=300, help="cold first predictions timed")
@@ -212,8 +213,9 @@ def serve(args, engines, sessions, ids: list[str], texts: list[str], emit) -> No
     rng = random.Random(args.scale_seed + 1)
     rows = args.scale_rows
     hot_ids = ids[: args.scale_hot]
-    entries = args.scale_cache_entries or get_settings().artifact_cache_entries
-    caches = {"1k": ArtifactCache(max(entries, len(hot_ids))), "max": ArtifactCache(entries)}
+    entries, budget = args.scale_cache_entries or 100_000, get_settings().artifact_cache_bytes
+    caches = {"1k": ArtifactCache(budget, max_entries=max(entries, len(hot_ids))),
+              "max": ArtifactCache(budget, max_entries=entries)}
     for start in range(0, len(hot_ids), 1000):  # every hot profile loaded once, as in steady serving
         fill_cache(sessions, engines, caches["1k"], hot_ids[start:start + 1000])
     if args.scale_fill_cache:
@@ -276,7 +278,7 @@ def cold(args, engines, sessions, ids: list[str], texts: list[str], emit) -> Non
     from profilekit.serving import ArtifactCache, load_states
 
     rng = random.Random(args.scale_seed + 2)
-    cache = ArtifactCache(max(1, args.scale_cold))
+    cache = ArtifactCache(max_entries=max(1, args.scale_cold))
     total, loads = [], []
     for pid in rng.sample(ids, min(args.scale_cold, len(ids))):
         text = rng.choice(texts)

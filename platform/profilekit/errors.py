@@ -73,3 +73,12 @@ class IdempotencyConflict(ProfilekitError):
 class AttemptLost(ProfilekitError):
     """This worker's attempt at a job is no longer the job's current one (its heartbeat went stale and
     the job was re-queued, or it ended): whatever the attempt computed is dropped, never stored."""
+
+
+class ServingConfigError(ProfilekitError):
+    """This process's serving settings cannot be honoured (e.g. pinned profiles that are unknown): an
+    operator's error, never a client's (HTTP 503)."""
+
+
+class CacheBudgetError(ServingConfigError):
+    """Pinned profiles would need more bytes than the artifact cache's budget."""

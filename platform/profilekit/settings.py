@@ -63,7 +63,20 @@ class Settings(BaseSettings):
     rate_limit_burst_seconds: float = Field(
         default=2.0, gt=0, description="A key's bucket holds this many seconds of its rate: the burst it "
         "may send at once after a quiet spell.")
-    artifact_cache_entries: int = Field(default=100_000, description="Hot profile states kept in memory.")
+    artifact_cache_bytes: int = Field(
+        default=2**30, ge=1, description="Bytes of hot profile states one API process keeps (per replica): "
+        "parameters, plus the composed rows of hot AoT profiles; least recently used states are evicted "
+        "beyond it, a state larger than it is served but not kept.")
+    artifact_cache_entries: int | None = Field(
+        default=None, ge=1, description="Deprecated: memory is bounded by artifact_cache_bytes. If set, also "
+        "at most this many states are kept.")
+    artifact_cache_composed_rows: bool = Field(
+        default=True, description="Keep the composed bias rows of hot AoT profiles in the artifact cache "
+        "(within its bytes), so a hot AoT profile is not recomposed from its factors every forward.")
+    pinned_profiles: str = Field(
+        default="", description="Profile ids, comma-separated, that every API process keeps in its artifact "
+        "cache and never evicts; loaded at start-up (when preload_model is on), their bytes count against "
+        "artifact_cache_bytes, and a process whose pins exceed it refuses to start.")
     max_upload_bytes: int = Field(default=32 * 2**20, description="Largest accepted upload (413 beyond).")
     max_json_bytes: int = Field(default=2 * 2**20, description="Largest accepted body of any other request "
                                 "(JSON; 413 beyond): 1,024 predict items of 2,000 characters fit.")
@@ -102,6 +115,10 @@ class Settings(BaseSettings):
     @property
     def resolved_broker_url(self) -> str:
         return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    @property
+    def pinned_profile_ids(self) -> list[str]:
+        return [p.strip() for p in self.pinned_profiles.split(",") if p.strip()]
 
     @property
     def embedded(self) -> bool:

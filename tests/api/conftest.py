@@ -65,9 +65,6 @@ def free_port() -> int:
 
 @pytest.fixture
 def server(settings):  # noqa: F811
-    import uvicorn
-
-    from profilekit.api.app import create_app
     from profilekit.api.auth import create_key
     from profilekit.api.runtime import Runtime
     from profilekit.store.migrate import upgrade
@@ -79,8 +76,17 @@ def server(settings):  # noqa: F811
         admin = create_key(session, role="admin")
         client = create_key(session, tenant="acme", role="client")
         other = create_key(session, tenant="globex", role="client")
+    yield from serve(runtime, admin, client, other)
+
+
+def serve(runtime, admin: str, client: str, other: str):
+    """A real uvicorn serving the app of `runtime` on a free port until the generator is closed."""
+    import uvicorn
+
+    from profilekit.api.app import create_app
+
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(create_app(settings, runtime=runtime), host="127.0.0.1", port=port,
+    server = uvicorn.Server(uvicorn.Config(create_app(runtime.settings, runtime=runtime), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

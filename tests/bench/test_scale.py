@@ -79,7 +79,8 @@ def test_a_random_profile_served_by_the_benchmark_predicts_what_its_artifact_pre
     ids, sessions, engines = registered
     engine = engines.engine()
     picked = random.Random(1).sample(ids, len(TEXTS))
-    served = scale.serve_batch(sessions, engines, ArtifactCache(4), picked, TEXTS)  # most rows miss the cache
+    few = ArtifactCache(max_entries=4)  # most rows miss the cache
+    served = scale.serve_batch(sessions, engines, few, picked, TEXTS)
     with sessions() as session:
         for pid, text, prediction in zip(picked, TEXTS, served):
             state = engine.load(session.get(Profile, pid).current_artifact.payload)

@@ -44,7 +44,7 @@ def stored(tiny_backbone, tiny_pool, tmp_path):
 
 def test_hot_profiles_never_read_the_artifacts_table(stored):
     ids, sessions, engines, db = stored
-    cache = ArtifactCache(100)
+    cache = ArtifactCache()
     statements = []
     event.listen(db, "before_cursor_execute", lambda *args: statements.append(args[2]))
     wanted = [ids["a"], ids["b"], ids["c"]]
@@ -63,7 +63,7 @@ def test_hot_profiles_never_read_the_artifacts_table(stored):
 
 def test_unknown_other_tenant_and_untrained_profiles_are_refused_whole(stored):
     ids, sessions, engines, _ = stored
-    cache = ArtifactCache(100)
+    cache = ArtifactCache()
     with sessions() as session, pytest.raises(NotFound) as unknown:
         load_states(session, profile_ids=[ids["a"], "nobody", ids["g"]], engines=engines, cache=cache,
                     tenant="acme")

@@ -22,7 +22,7 @@ from profilekit.api.metrics import Metrics
 from profilekit.api.runtime import Runtime
 from profilekit.api.stats import process_memory
 from profilekit.data import DataError
-from profilekit.errors import Conflict, NotFound, NotTrained, ProfilekitError, UntrainableProfiles
+from profilekit.errors import Conflict, NotFound, NotTrained, ProfilekitError, ServingConfigError, UntrainableProfiles
 from profilekit.settings import Settings, get_settings
 
 
@@ -40,7 +40,8 @@ class AsciiJSONResponse(JSONResponse):
 
 
 def error_response(exc: ProfilekitError) -> JSONResponse:
-    """A typed error → its status and JSON body (404 unknown, 409 not trained or taken, 422 the rest)."""
+    """A typed error → its status and JSON body (404 unknown, 409 not trained or taken, 503 this process's
+    serving settings, 422 the rest)."""
     if isinstance(exc, NotFound):
         detail = {"message": str(exc), "unknown_profile_ids": exc.ids} if exc.ids else str(exc)
         return JSONResponse({"detail": detail}, status_code=404)
@@ -50,6 +51,8 @@ def error_response(exc: ProfilekitError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
     if isinstance(exc, UntrainableProfiles):
         return JSONResponse({"detail": {"message": str(exc), "profiles": exc.profiles}}, status_code=422)
+    if isinstance(exc, ServingConfigError):  # the operator's settings, not the request: try another replica
+        return JSONResponse({"detail": str(exc)}, status_code=503)
     if isinstance(exc, DataError):
         return JSONResponse({"detail": str(exc), "errors": exc.errors}, status_code=422)
     return JSONResponse({"detail": str(exc)}, status_code=422)

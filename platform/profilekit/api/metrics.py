@@ -27,9 +27,29 @@ class _StoreCollector:
         yield jobs
         yield GaugeMetricFamily("profilekit_profiles", "Registered profiles", value=profiles)
         yield GaugeMetricFamily("profilekit_artifact_bytes", "Stored bytes of current artifacts", value=stored)
+
+
+class _CacheCollector:
+    """This process's artifact cache of hot profile states (serving/cache.py)."""
+
+    def __init__(self, runtime):
+        self.runtime = runtime
+
+    def collect(self):
         serving = self.runtime.serving_if_loaded
-        yield GaugeMetricFamily("profilekit_cache_resident_bytes", "Bytes of hot profile states in memory",
-                                value=serving.cache.resident_bytes if serving else 0)
+        cache = serving.cache if serving else None
+        for name, text, attr in (("hits", "Profile states found in the artifact cache", "hits"),
+                                 ("misses", "Profile states loaded from the database", "misses"),
+                                 ("evictions", "Profile states evicted to stay within the byte budget", "evictions"),
+                                 ("not_kept", "Profile states served but not kept: larger than the budget left "
+                                  "by pinned ones", "not_kept")):
+            yield CounterMetricFamily(f"profilekit_cache_{name}", text, value=getattr(cache, attr) if cache else 0)
+        for name, text, attr in (("resident_bytes", "Bytes of hot profile states in memory", "resident_bytes"),
+                                 ("pinned_bytes", "Bytes of pinned profile states", "pinned_bytes"),
+                                 ("budget_bytes", "The artifact cache's byte budget", "max_bytes")):
+            yield GaugeMetricFamily(f"profilekit_cache_{name}", text, value=getattr(cache, attr) if cache else 0)
+        yield GaugeMetricFamily("profilekit_cache_entries", "Profile states in the artifact cache",
+                                value=len(cache) if cache else 0)
 
 
 class _BatcherCollector:
@@ -64,6 +84,7 @@ class Metrics:
             lambda: runtime.serving_if_loaded.batcher.queued_rows if runtime.serving_if_loaded else 0)
         self.registry.register(_StoreCollector(runtime))
         self.registry.register(_BatcherCollector(runtime))
+        self.registry.register(_CacheCollector(runtime))
         runtime.batch_observers.append(self.batch_size.observe)
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -231,7 +231,7 @@ def predict(args) -> int:
 
     engines = EngineCache(get_settings())
     with _sessions()() as session:
-        states = load_states(session, profile_ids=[args.profile], engines=engines, cache=ArtifactCache(1))
+        states = load_states(session, profile_ids=[args.profile], engines=engines, cache=ArtifactCache())
     state, _ = states[args.profile]
     predictions = engines.engine().predict(args.texts, [state] * len(args.texts))
     print(predictions_text(args.texts, [{"label": p.label, "scores": p.scores} for p in predictions]))

@@ -32,17 +32,19 @@ class TokenBias:
     """AoT biases of the group's rows, computed only for the (profile, token id) pairs present.
 
     layer_rows(l)[p, t] is the bias before layer l of profile p's t-th distinct token (computed when
-    layer l runs); the group's n-th real token, at (row[n], col[n]), receives the entry src[n] of those
-    rows flattened to [P·T, d]. Padding receives nothing."""
+    layer l runs, or gathered from the rows a hot profile keeps: then [M, d], the profiles' entries
+    packed); the group's n-th real token, at (row[n], col[n]), receives the entry src[n] of those rows
+    flattened to [P·T, d] (resp. [M, d]). Padding receives nothing."""
 
-    layer_rows: Callable[[int], torch.Tensor]  # layer → [P, T, d]
-    src: torch.Tensor  # [N] index into the flattened [P·T] rows
+    layer_rows: Callable[[int], torch.Tensor]  # layer → [P, T, d] or [M, d]
+    src: torch.Tensor  # [N] index into the flattened rows
     row: torch.Tensor  # [N] row within the group
     col: torch.Tensor  # [N] column in the tokenizer's input
 
     def layer(self, layer: int) -> torch.Tensor:
         """[N, d] the biases of the group's real tokens before `layer`."""
-        return self.layer_rows(layer).flatten(0, 1)[self.src]
+        rows = self.layer_rows(layer)
+        return rows.reshape(-1, rows.shape[-1]).index_select(0, self.src)
 
 
 @dataclass

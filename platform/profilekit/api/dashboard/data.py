@@ -105,7 +105,10 @@ def memory(session, runtime, *, max_age: float = 30.0) -> dict:
                        "built_from": built_from(session, p.built_from or [])} for p in pools],
             "pool_bytes": sum(p.nbytes for p in pools),
             "cache_entries": len(cache) if cache else 0, "cache_bytes": cache.resident_bytes if cache else 0,
-            "cache_hits": cache.hits if cache else 0, "cache_misses": cache.misses if cache else 0}
+            "cache_hits": cache.hits if cache else 0, "cache_misses": cache.misses if cache else 0,
+            "cache_evictions": cache.evictions if cache else 0, "cache_not_kept": cache.not_kept if cache else 0,
+            "cache_budget": cache.max_bytes if cache else 0, "cache_pinned": len(cache.pinned_profiles) if cache else 0,
+            "cache_pinned_bytes": cache.pinned_bytes if cache else 0}
 
 
 def built_from(session, ids: list[str], shown: int = 5) -> dict:

@@ -109,9 +109,12 @@ def serving_section(summary, history, cache) -> str:
     return f"""<section id="serving"><h2>Serving</h2><p id="serving-summary">
 {summary['requests_per_second']:.2f} requests/s (last minute); latency p50 {fmt_seconds(p50)}, p99 {fmt_seconds(p99)};
  {summary['batches']} batches. Artifact cache: <span id="cache-entries">{cache['cache_entries']}</span> profiles,
- {bytes_cell(cache['cache_bytes'], 'cache-bytes')},
+ {bytes_cell(cache['cache_bytes'], 'cache-bytes')} of {bytes_cell(cache['cache_budget'], 'cache-budget')}
+ (<span id="cache-pinned">{cache['cache_pinned']}</span> pinned,
+ {bytes_cell(cache['cache_pinned_bytes'], 'cache-pinned-bytes')}),
  <span id="cache-hits">{cache['cache_hits']}</span> hits, <span id="cache-misses">{cache['cache_misses']}</span>
- misses (hit rate {hit_rate}).</p>
+ misses (hit rate {hit_rate}), <span id="cache-evictions">{cache['cache_evictions']}</span> evictions,
+ <span id="cache-not-kept">{cache['cache_not_kept']}</span> served but too large to keep.</p>
 <div class="charts" id="serving-charts">{charts}</div>{hist}</section>"""
 
 

@@ -3,7 +3,8 @@
 A group of P profiles with R rows: each profile's distinct token ids (padding excluded) are
 gathered into ids [P, T] (T = the largest count, shorter lists padded), and the factors produce
 each layer's rows [P, T, d] when that layer runs. No |V|×d table is ever formed, in training or
-serving.
+serving. A hot profile served from the artifact cache keeps the rows it has composed (hot.py) and
+reuses them: a forward of hot profiles gathers its rows instead of composing them.
 """
 
 from __future__ import annotations
@@ -18,11 +19,25 @@ from torch import nn
 
 from profilekit.errors import ConfigError
 from profilekit.methods.aot.config import AoTFCConfig, AoTKronConfig
+from profilekit.methods.aot.hot import HotRows
 from profilekit.methods.base import EngineContext, ProfileState
 from profilekit.methods.effects import Effects, GroupRows, TokenBias
 
 
-class AoTFCState(ProfileState):
+class AoTState(ProfileState):
+    """What both reparameterisations share: the composed rows kept while the profile is hot."""
+
+    hot: HotRows | None = None
+
+    def keep_composed(self, charge) -> None:
+        """Keep composed rows from now on, each addition granted by `charge(bytes)` (the artifact cache)."""
+        self.hot = HotRows(charge)
+
+    def composed_bytes(self) -> int:
+        return self.hot.nbytes if self.hot is not None else 0
+
+
+class AoTFCState(AoTState):
     method = "aot_fc"
 
     def __init__(self, config: AoTFCConfig, ctx: EngineContext, labels, generator: torch.Generator):
@@ -47,7 +62,7 @@ def kron_shape(config: AoTKronConfig, vocab_size: int) -> tuple[int, int]:
     return a, b
 
 
-class AoTKronState(ProfileState):
+class AoTKronState(AoTState):
     method = "aot_kron"
 
     def __init__(self, config: AoTKronConfig, ctx: EngineContext, labels, generator: torch.Generator):
@@ -67,6 +82,7 @@ class PresentTokens:
     ids: torch.Tensor  # [P, T] each profile's distinct token ids, ascending, padded with 0
     counts: list[int]  # [P] how many of each profile's T entries are real
     src: torch.Tensor  # [N] per real token of the group's rows: its (profile, id) entry in [P·T]
+    packed: torch.Tensor  # [N] the same entry among the profiles' ids packed without padding
     row: torch.Tensor  # [N] that token's row within the group
     col: torch.Tensor  # [N] its column
 
@@ -86,7 +102,7 @@ def present_tokens(rows: GroupRows, num_profiles: int) -> PresentTokens:
     ids = torch.zeros(num_profiles, T, dtype=torch.long, device=keys.device)
     ids[profile, within] = token
     row, col = valid.nonzero(as_tuple=True)  # [N], in the same row-major order as key[valid]
-    return PresentTokens(ids, counts_list, profile[inverse] * T + within[inverse], row, col)
+    return PresentTokens(ids, counts_list, profile[inverse] * T + within[inverse], inverse, row, col)
 
 
 def dropout_masks(counts: list[int], shape: tuple[int, int], p: float, generators, device) -> torch.Tensor:
@@ -140,15 +156,36 @@ def kron_bias(states: list[AoTKronState], ids: torch.Tensor,
     return at
 
 
+def bias_of(states, ids: torch.Tensor, ctx: EngineContext, drop) -> Callable[[int], torch.Tensor]:
+    if isinstance(states[0].config, AoTFCConfig):
+        return fc_bias(states, ids, ctx.embeddings, drop)
+    return kron_bias(states, ids, drop)
+
+
+def hot_bias(states: list[AoTState], present: PresentTokens, ctx: EngineContext) -> TokenBias:
+    """Serving profiles that keep their rows: each profile's rows of its present ids gathered from what
+    it keeps; a profile missing some composes its present ids afresh (all layers) and keeps them."""
+    ids = [present.ids[p, :n] for p, n in enumerate(present.counts)]
+    chunks = [state.hot.lookup(mine) for state, mine in zip(states, ids, strict=True)]  # [L, T_p, d] or None
+    missing = [p for p, chunk in enumerate(chunks) if chunk is None]
+    if missing:
+        at = bias_of([states[p] for p in missing], present.ids[missing], ctx, None)
+        fresh = torch.stack([at(layer) for layer in range(ctx.num_layers)])  # [L, P', T, d]
+        for j, p in enumerate(missing):
+            chunks[p] = fresh[:, j, :present.counts[p]]
+            states[p].hot.keep(ids[p], chunks[p])
+    table = torch.cat(chunks, 1)  # [L, Σ T_p, d]: profile by profile, ids ascending, as present.packed counts
+    return TokenBias(lambda layer: table[layer], present.packed, present.row, present.col)
+
+
 def compose(states, ctx: EngineContext, *, training: bool, generators, rows: GroupRows) -> Effects:
     config = states[0].config
     present = present_tokens(rows, len(states))
+    if not training and all(state.hot is not None for state in states):
+        return Effects(token_bias=hot_bias(states, present, ctx))
     drop = None
     if training and config.dropout > 0:
         shape = (ctx.num_layers, ctx.hidden_size)
         drop = dropout_masks(present.counts, shape, config.dropout, generators, present.ids.device)
-    if isinstance(config, AoTFCConfig):
-        layer_rows = fc_bias(states, present.ids, ctx.embeddings, drop)
-    else:
-        layer_rows = kron_bias(states, present.ids, drop)
+    layer_rows = bias_of(states, present.ids, ctx, drop)
     return Effects(token_bias=TokenBias(layer_rows, present.src, present.row, present.col))
