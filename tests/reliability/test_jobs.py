@@ -33,16 +33,19 @@ STALE_SECONDS, RECONCILE_SECONDS = 3, 1  # the orphan timeout and the reconciler
 # restarted at once finds the job's heartbeat fresh, so only the periodic reconciler brings the job back
 RESTART_STALE_SECONDS = 20
 FAST = {"PROFILEKIT_RECONCILE_SECONDS": str(RECONCILE_SECONDS), "PROFILEKIT_WORKER_HEARTBEAT_SECONDS": "0.5"}
-LONG = {"epochs": 40, "patience": 40, "batch_size": 2, "min_rows": 3}  # long enough to be killed mid-way
+# long enough to be killed mid-way: through the encoder, one-row steps at lr 1e-6 (head_only on cached features
+# could end between two polls of an idle machine)
+LONG = {"epochs": 100, "patience": 100, "batch_size": 1, "min_rows": 3}
 
 
 def queue_jobs(store, config, count: int, profiles_per_job: int, max_attempts: int = 3) -> list[str]:
     with store() as session:
         job_ids = []
         for j in range(count):
-            profiles = [add_profile(session, f"job{j}-p{p}", n_per_label=12, seed=p) for p in range(profiles_per_job)]
-            [job] = create_training_jobs(session, profile_ids=[p.id for p in profiles], method="head_only", pool=None,
-                                         train=LONG, per_job=profiles_per_job, max_attempts=max_attempts)
+            profiles = [add_profile(session, f"job{j}-p{p}", n_per_label=40, seed=p) for p in range(profiles_per_job)]
+            [job] = create_training_jobs(session, profile_ids=[p.id for p in profiles], method="xpeft_soft",
+                                         pool="random-12", train=LONG, method_config={"lr": 1e-6},
+                                         per_job=profiles_per_job, max_attempts=max_attempts)
             job_ids.append(job.id)
         session.commit()
     app = make_celery(config)
