@@ -149,17 +149,20 @@ class ArtifactCache:
             return True
 
     def _evict_over_budget(self, keep: str) -> None:
-        """Evict least recently used unpinned states (never `keep`) until both bounds hold."""
-        def over() -> bool:
-            return self.resident_bytes > self.max_bytes or (
-                self.max_entries is not None and len(self._entries) > self.max_entries)
+        """Evict least recently used unpinned states (never `keep`) until both bounds hold. Walks the
+        entries from the least recently used only as far as it must: most inserts evict nothing."""
+        def over(freed: int, dropped: int) -> bool:
+            return self.resident_bytes - freed > self.max_bytes or (
+                self.max_entries is not None and len(self._entries) - dropped > self.max_entries)
 
-        for artifact_id in list(self._entries):
-            if not over():
-                return
-            entry = self._entries[artifact_id]
-            if artifact_id == keep or entry.pinned_by is not None:
-                continue
+        victims, freed = [], 0
+        for artifact_id, entry in self._entries.items():
+            if not over(freed, len(victims)):
+                break
+            if artifact_id != keep and entry.pinned_by is None:
+                victims.append(artifact_id)
+                freed += entry.size
+        for artifact_id in victims:
             del self._entries[artifact_id]
-            self.resident_bytes -= entry.size
-            self.evictions += 1
+        self.resident_bytes -= freed
+        self.evictions += len(victims)
