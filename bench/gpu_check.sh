@@ -4,6 +4,8 @@
 #   2. in float32 and in bfloat16 (PROFILEKIT_DTYPE, the settings' dtype of the frozen backbone):
 #      python -m bench.engine, python -m bench.methods, and the mixed-batch part of `profilekit bench`
 #      (--parts peers: mixed-profile batches against HF PEFT and adapters),
+#   3. in float32: python -m bench.fairness (a quiet tenant's p99 beside a flooding one, against its idle
+#      p99: the #14 target of 2x, which a CPU cannot meet since a forward's time grows with its rows),
 # and writes every figure (`name: value` lines) to $OUT/figures.txt, each step's full output to $OUT/<step>.log.
 # On a machine without a GPU it says so and exits 0. Exit status: 0 when every step passed, 1 otherwise.
 #   bench/gpu_check.sh                  # from the repository root; OUT=dir to write elsewhere
@@ -44,17 +46,19 @@ print('bf16_supported:', torch.cuda.is_bf16_supported())"
 } | tee -a "$FIGURES"
 
 # the dashboard's browser test is left out: it drives chromium, not the GPU
-step tests_cuda 180 env PROFILEKIT_DEVICE=cuda "$PY" -m pytest -q -x -p no:cacheprovider tests/engine tests/api \
+step tests_cuda 170 env PROFILEKIT_DEVICE=cuda "$PY" -m pytest -q -x -p no:cacheprovider tests/engine tests/api \
     -k "not browser"
 echo "tests_cuda_summary: $(tail -n 1 "$OUT/tests_cuda.log")" >> "$FIGURES"
 
 for dtype in float32 bfloat16; do
     export PROFILEKIT_DEVICE=cuda PROFILEKIT_DTYPE=$dtype
-    step "engine_$dtype" 45 "$PY" -m bench.engine --repeats 5
+    step "engine_$dtype" 40 "$PY" -m bench.engine --repeats 5
     step "methods_$dtype" 45 "$PY" -m bench.methods --repeats 3
     step "mixed_batch_$dtype" 45 "$PY" -m bench.run --parts peers --peers-repeats 3 --peers-loads 20 \
         --peers-register-seconds 5 --peers-register-max 500
 done
+export PROFILEKIT_DTYPE=float32
+step fairness 40 "$PY" -m bench.fairness --requests 30
 
 echo "figures: $FIGURES"
 if [ "${#failed[@]}" -gt 0 ]; then
