@@ -7,7 +7,8 @@ cross-fitted builders (`evaluation/plan.py`, ≤ 150 rows per author) — and th
 decay, 16 rows per step, 10 epochs and early stopping on the holdout as `training/loop.py`. The
 shared head of a fold is trained on its builders' rows (what a warm pool's head is), never on the
 fold's own authors. Printed: mean holdout accuracy per variant and its difference with head_only
-(95 % bootstrap interval over authors). Only the winners were then run through `profilekit eval`
+(95 % bootstrap interval over authors). `--delta-ranks`/`--delta-lrs` add variants with a low-rank
+delta of the shared head beside the learned prior. Only the winners were then run through `profilekit eval`
 (docs/results/README.md); this screen is not a result in itself.
 """
 
@@ -64,12 +65,48 @@ def fit(x, y, classes, *, start=None, only_bias=False, lr=1e-2, epochs=10, batch
     return best[1]
 
 
+def fit_delta(x, y, start, *, rank, lr=1e-2, epochs=10, batch=16, holdout=None, seed=0):
+    """The shared head's rows `start` = (weight [C, d], bias [C]) kept frozen, plus a learned bias (the label
+    prior) and a rank-`rank` delta u·v of the weight (u [C, r] from zero, v [r, d] small random, as LoRA
+    starts): (weight + u·v, bias) of its best holdout epoch. Stores r·(C + d) + C floats."""
+    g = torch.Generator().manual_seed(seed)
+    weight, bias = start[0].clone(), start[1].clone().requires_grad_()
+    u = torch.zeros(weight.shape[0], rank, requires_grad=True)
+    v = (torch.randn(rank, weight.shape[1], generator=g) * 0.02).requires_grad_()
+    optimizer = torch.optim.AdamW([bias, u, v], lr=lr, weight_decay=0.0)
+    total, step, best, bad = math.ceil(len(y) / batch) * epochs, 0, (math.inf, None), 0
+    for _ in range(epochs):
+        order = torch.randperm(len(y), generator=g)
+        for start_row in range(0, len(y), batch):
+            rows = order[start_row:start_row + batch]
+            loss = F.cross_entropy(x[rows] @ (weight + u @ v).T + bias, y[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            for group in optimizer.param_groups:
+                group["lr"] = lr * max(0.0, 1 - step / total)
+            optimizer.step()
+            step += 1
+        with torch.no_grad():
+            held = F.cross_entropy(holdout[0] @ (weight + u @ v).T + bias, holdout[1]).item()
+        if held < best[0] - 1e-7:
+            best, bad = (held, ((weight + u @ v).detach().clone(), bias.detach().clone())), 0
+        else:
+            bad += 1
+            if bad >= 3:
+                break
+    return best[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--min-rows", type=int, default=20, help="as docs/results' runs (eval's default is 10)")
     parser.add_argument("--max-rows", type=int, default=150)
     parser.add_argument("--pool-folds", type=int, default=5)
+    parser.add_argument("--delta-ranks", type=lambda v: [int(r) for r in v.split(",") if r], default=[1, 4],
+                        help="ranks of the low-rank head delta variants (empty: none)")
+    parser.add_argument("--delta-lrs", type=lambda v: [float(r) for r in v.split(",") if r], default=[0.01, 0.1],
+                        help="learning rates of the low-rank head delta variants (the prior learns at the same rate)")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     config = EvalConfig(data=str(NEWS_AUTHORS), min_rows=args.min_rows, max_rows=args.max_rows,
@@ -114,6 +151,10 @@ def main() -> None:
             "own head from the shared head + log prior": fit(x, y, len(own), start=(weight[rows], bias[rows] + prior),
                                                              holdout=(hx, hy), seed=seed),
         }
+        for rank in args.delta_ranks:
+            for lr in args.delta_lrs:
+                variants[f"shared head + learned prior + rank-{rank} delta (lr {lr:g})"] = fit_delta(
+                    x, y, (weight[rows], bias[rows] + prior), rank=rank, lr=lr, holdout=(hx, hy), seed=seed)
         for name, (w, b) in variants.items():
             scores.setdefault(name, {})[p.key] = float(((hx @ w.T + b).argmax(1) == hy).float().mean())
     base = scores["head_only"]
