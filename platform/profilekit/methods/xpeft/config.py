@@ -23,7 +23,17 @@ class XPeftConfig(MethodConfig):
                 "them (a label prior, started at the log frequencies of its training labels): C floats. Without "
                 "it the shared head loses about 3 points to head_only on the news authors; with it the byte-sized "
                 "profile beats head_only (docs/results/). Ignored with the profile's own head."})
-    prior_lr: float = field(default=0.1, metadata={"help": "Learning rate of the label prior."})
+    prior_lr: float = field(default=0.1, metadata={"help": "Learning rate of the label prior (and of the head delta)."})
+    head_delta_rank: int = field(default=0, metadata={
+        "help": "With head='shared' and prior: a learned rank-r delta of the shared head's rows, W + u·v (u [C, r] "
+                "from zeros, v [r, d] from N(0, 0.02) as LoRA starts), trained with the prior at prior_lr. On "
+                "frozen features (bench/head_variants.py, docs/results/ Run 3) rank 1 gave +0.056 / +0.053 over "
+                "head_only on seeds 0 / 1, against +0.038 / +0.030 for the prior alone. Costs r·(C + d) floats; "
+                "0 (the default) stores none. At most 16."})
+    stored_dtype: str = field(default="float32", metadata={
+        "help": "float32 or float16: how the artifact stores the floats after the masks (prior, head delta, "
+                "LayerNorm). float16 halves them, keeping a shared-head profile with a rank-1 delta near 1 KiB; "
+                "they load back as float32. Soft masks and an own head stay float32."})
     mask_init_std: float = field(default=0.01, metadata={"help": "Std of the initial mask logits."})
     lr: float = field(default=1e-2, metadata={"help": "Learning rate of masks and LayerNorm (paper 1e-5 is for "
                                               "GLUE-sized data and learns nothing on tens of rows)."})
@@ -40,3 +50,10 @@ class XPeftConfig(MethodConfig):
             raise ValueError(f"head must be 'profile' or 'shared', got {self.head!r}")
         if not 0 < self.prior_lr <= 10:
             raise ValueError(f"prior_lr must be in (0, 10], got {self.prior_lr}")
+        if not 0 <= self.head_delta_rank <= 16:
+            raise ValueError(f"head_delta_rank must be in [0, 16], got {self.head_delta_rank}")
+        if self.head_delta_rank and (self.head != "shared" or not self.prior):
+            raise ValueError(f"head_delta_rank={self.head_delta_rank} needs head='shared' and prior=True "
+                             f"(got head={self.head!r}, prior={self.prior})")
+        if self.stored_dtype not in ("float32", "float16"):
+            raise ValueError(f"stored_dtype must be 'float32' or 'float16', got {self.stored_dtype!r}")

@@ -12,7 +12,8 @@ from profilekit.methods.xpeft.config import XPeftConfig
 class XPeftState(ProfileState):
     """Masks (float logits while training; a served hard mask keeps its stored k-hot selection as bool,
     a quarter of the memory), the per-profile LayerNorm and, unless shared, the head; with the shared
-    head and `prior`, a bias over the profile's own labels."""
+    head and `prior`, a bias over the profile's own labels, and with `head_delta_rank` r a low-rank
+    delta u·v of the shared head's rows."""
 
     def __init__(self, config: XPeftConfig, ctx: EngineContext, labels, generator: torch.Generator | None):
         """`generator` draws the initial masks and head; None leaves every tensor for `load` to set."""
@@ -24,6 +25,7 @@ class XPeftState(ProfileState):
         self.method = f"xpeft_{config.mask}"
         self.pool_hash = pool.pool_hash
         self.prior = None  # [C] over self.labels, rows `label_rows` of the shared head
+        self.delta_u = self.delta_v = None  # [C, r] and [r, d]: the shared head's rows + u·v
         if self.shared_head:
             if pool.head is None:
                 raise ValueError("head='shared' needs a warm pool with a shared head")
@@ -45,6 +47,10 @@ class XPeftState(ProfileState):
             self.ln_weight = self.ln_bias = None
         if config.prior and self.shared_head:
             self.prior = nn.Parameter(torch.zeros(len(self.labels)))
+        if config.head_delta_rank:  # as LoRA starts: u·v = 0, v random so u learns from the first step
+            r = config.head_delta_rank
+            self.delta_u = nn.Parameter(torch.zeros(len(self.labels), r))
+            self.delta_v = nn.Parameter(torch.randn(r, ctx.hidden_size, generator=generator) * 0.02)
         if not self.shared_head:
             self.init_head(ctx.hidden_size, generator)
 
@@ -56,16 +62,19 @@ class XPeftState(ProfileState):
     def scoring_head(self, ctx: EngineContext) -> tuple[torch.Tensor, torch.Tensor]:
         if self.shared_head:
             head = ctx.pools[self.pool_hash].head
-            weight, bias = head.weight[self.label_rows], head.bias[self.label_rows]
+            weight, bias = head.weight[self.label_rows], head.bias[self.label_rows]  # [C, d], [C]
+            if self.delta_u is not None:
+                weight = weight.float() + self.delta_u @ self.delta_v  # [C, r] @ [r, d]
             return weight, bias if self.prior is None else bias + self.prior
         return super().scoring_head(ctx)
 
     def optimizer_groups(self) -> list[dict]:
         groups = super().optimizer_groups()
-        if self.prior is None:
+        own = [p for p in (self.prior, self.delta_u, self.delta_v) if p is not None]  # at prior_lr
+        if not own:
             return groups
-        groups[0]["params"] = [p for p in groups[0]["params"] if p is not self.prior]
-        return groups + [{"params": [self.prior], "lr": self.config.prior_lr}]
+        groups[0]["params"] = [p for p in groups[0]["params"] if all(p is not q for q in own)]
+        return groups + [{"params": own, "lr": self.config.prior_lr}]
 
 
 def khot(logits: torch.Tensor, k: int) -> torch.Tensor:
