@@ -4,8 +4,12 @@ a profile is a few hundred bytes:
     header      magic (PKXH hard, PKXS soft), version, pool sha256, N, k, L, flags       48 bytes
     masks       hard: two bit arrays of N bits per layer, 2·⌈N/8⌉·L bytes; soft: 2·N·L float32
     labels      shared head: one bit per label of the pool's shared head (the labels it scores)
-    prior       flags SHARED_HEAD and PRIOR: one float32 per scored label
-    layer norm  flag LAYER_NORM: ln_weight then ln_bias, 2·L·b float32
+    prior       flags SHARED_HEAD and PRIOR: one float per scored label
+    head delta  flag DELTA (with SHARED_HEAD and PRIOR): one byte r, then u [C, r], then v [r, d] floats
+    layer norm  flag LAYER_NORM: ln_weight then ln_bias, 2·L·b floats
+
+The floats after the masks are float32, or float16 with flag HALF (they load back as float32); soft
+masks stay float32. Artifacts without DELTA and HALF read exactly as before those flags existed.
 
 A profile with its own head keeps the head and its label names in the extras (safetensors). The
 pool hash pins the backbone (a pool is built for one). Version 1 artifacts (LayerNorm, head and a
@@ -41,7 +45,8 @@ VERSION = 2
 _HEADER = struct.Struct("<4sB32sIIHB")  # magic, version, pool sha256, N, k, L, flags
 _HEADER_V1 = struct.Struct("<4sB32sIIH")  # version 1: no flags
 HEADER_BYTES = _HEADER.size
-LAYER_NORM, SHARED_HEAD, PRIOR = 1, 2, 4  # flags
+LAYER_NORM, SHARED_HEAD, PRIOR, DELTA, HALF = 1, 2, 4, 8, 16  # flags
+KNOWN_FLAGS = LAYER_NORM | SHARED_HEAD | PRIOR | DELTA | HALF
 
 
 def hard_mask_bytes(num_adapters: int, num_layers: int) -> int:
@@ -103,8 +108,11 @@ def decode_hard(payload: bytes, *, pool_hash: str, num_layers: int, tail: int = 
     return torch.from_numpy(np.ascontiguousarray(bits[:, :n])).reshape(layers, 2, n), k
 
 
-def _floats(tensor: torch.Tensor) -> bytes:
-    return tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()
+def _floats(tensor: torch.Tensor, dtype: torch.dtype = torch.float32) -> bytes:
+    stored = tensor.detach().to("cpu", dtype).contiguous()
+    if dtype == torch.float16 and not torch.isfinite(stored).all() and torch.isfinite(tensor).all():
+        raise ValueError(f"a {tuple(tensor.shape)} tensor of the profile overflows float16; store it as float32")
+    return stored.numpy().tobytes()
 
 
 def save(state: XPeftState, ctx: EngineContext) -> Artifact:
@@ -112,7 +120,10 @@ def save(state: XPeftState, ctx: EngineContext) -> Artifact:
     logits = state.mask_logits.detach().cpu()
     L, _, N = logits.shape
     flags = (LAYER_NORM if config.layer_norm else 0) | (SHARED_HEAD if state.shared_head else 0) | \
-        (PRIOR if config.prior else 0)  # the prior itself is stored only with the shared head
+        (PRIOR if config.prior else 0) | \
+        (DELTA if state.delta_u is not None else 0) | (HALF if config.stored_dtype == "float16" else 0)
+    # the prior itself is stored only with the shared head
+    dtype = torch.float16 if flags & HALF else torch.float32
     if config.mask == "hard":
         payload = encode_hard(selection(logits, config.k), state.pool_hash, config.k, flags)
     else:
@@ -125,18 +136,21 @@ def save(state: XPeftState, ctx: EngineContext) -> Artifact:
         scored.fill()
         payload += scored.tobytes()
     if state.prior is not None:
-        payload += _floats(state.prior)
+        payload += _floats(state.prior, dtype)
+    if state.delta_u is not None:
+        payload += bytes([state.delta_u.shape[1]]) + _floats(state.delta_u, dtype) + _floats(state.delta_v, dtype)
     if config.layer_norm:
-        payload += _floats(state.ln_weight) + _floats(state.ln_bias)
+        payload += _floats(state.ln_weight, dtype) + _floats(state.ln_bias, dtype)
     extras = b"" if state.shared_head else write_extras(head_tensors(state), {"labels": list(state.labels)})
     return Artifact(state.method, payload, extras)
 
 
 class _Reader:
-    """Reads float32 blocks off the payload after the masks, refusing a length that does not add up."""
+    """Reads float blocks (float32, or float16 returned as float32) off the payload after the masks,
+    refusing a length that does not add up."""
 
-    def __init__(self, payload: bytes, start: int):
-        self.payload, self.at = payload, start
+    def __init__(self, payload: bytes, start: int, dtype: torch.dtype = torch.float32):
+        self.payload, self.at, self.dtype = payload, start, dtype
 
     def take(self, count: int) -> bytes:
         if self.at + count > len(self.payload):
@@ -145,8 +159,8 @@ class _Reader:
         return self.payload[self.at - count:self.at]
 
     def floats(self, *shape: int) -> nn.Parameter:
-        block = self.take(4 * math.prod(shape))
-        return nn.Parameter(torch.frombuffer(bytearray(block), dtype=torch.float32).reshape(shape))
+        block = self.take(self.dtype.itemsize * math.prod(shape))
+        return nn.Parameter(torch.frombuffer(bytearray(block), dtype=self.dtype).reshape(shape).float())
 
 
 def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
@@ -158,11 +172,15 @@ def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
     if (n, layers) != (N, L):
         raise ArtifactError(f"X-PEFT payload is for N={n}, L={layers}; pool {pool_hash[:12]}… has N={N}, L={L}")
     shared = bool(flags & SHARED_HEAD)
+    if flags & ~KNOWN_FLAGS:
+        raise ArtifactError(f"X-PEFT payload has unknown flags {flags & ~KNOWN_FLAGS:#x}")
+    if flags & DELTA and not (shared and flags & PRIOR):
+        raise ArtifactError("X-PEFT payload has a head delta without the shared head and its prior")
     config = XPeftConfig(mask="hard" if magic == HARD_MAGIC else "soft", **({"k": k} if magic == HARD_MAGIC else {}),
                          layer_norm=bool(flags & LAYER_NORM), head="shared" if shared else "profile",
-                         prior=bool(flags & PRIOR))
+                         prior=bool(flags & PRIOR), stored_dtype="float16" if flags & HALF else "float32")
     mask_size = hard_mask_bytes(N, L) if magic == HARD_MAGIC else 2 * N * L * 4
-    reader = _Reader(artifact.payload, HEADER_BYTES + mask_size)
+    reader = _Reader(artifact.payload, HEADER_BYTES + mask_size, torch.float16 if flags & HALF else torch.float32)
     if shared:
         if pool.head is None:
             raise ArtifactError(f"artifact scores with the shared head of pool {pool_hash[:12]}…, which has none")
@@ -176,6 +194,12 @@ def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
     state = XPeftState(config, replace(ctx, pool=pool), labels, generator=None)
     if state.shared_head and config.prior:
         state.prior = reader.floats(len(labels))
+    if flags & DELTA:
+        r = reader.take(1)[0]
+        if not 1 <= r <= 16:
+            raise ArtifactError(f"X-PEFT payload has a head delta of rank {r}, expected 1 to 16")
+        state.config = replace(config, head_delta_rank=r)
+        state.delta_u, state.delta_v = reader.floats(len(labels), r), reader.floats(r, ctx.hidden_size)
     if config.layer_norm:
         state.ln_weight, state.ln_bias = reader.floats(L, b), reader.floats(L, b)
     if magic == HARD_MAGIC:
