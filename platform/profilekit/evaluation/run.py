@@ -151,16 +151,32 @@ class Evaluation:
         overrides = method.preset | self.config.overrides.get(name, {})
         results = train_profiles(self.engine, profiles, method.method, config=self.train_config,
                                  callback=lambda step: self.progress(name, 0, step), **overrides)
-        scores = self._ask(name, [(r.key, r.state) for r in results]) if self.lamp is not None else {}
+        saved = {r.key: self.engine.save(r.state) for r in results}
+        states = {r.key: self._as_stored(r, saved[r.key], profiles) for r in results}
+        scores = self._ask(name, list(states.items())) if self.lamp is not None else {}
         records = [{
             "profile": r.key, "method": name, "train_seconds": f"{r.train_seconds:.3f}",
-            "trainable_params": r.trainable_params, "stored_bytes": self.engine.save(r.state).stored_bytes,
+            "trainable_params": r.trainable_params, "stored_bytes": saved[r.key].stored_bytes,
             "n_train": r.n_train, **(scores.get(r.key) or {"accuracy": f"{r.accuracy:.6f}",
                                                            "macro_f1": f"{r.macro_f1:.6f}", "n_holdout": r.n_holdout}),
         } for r in results]
         append_results(self.results, records)
         self.done |= {(r.key, name) for r in results}
         self.progress(name, len(results), None)
+
+    def _as_stored(self, result, artifact, profiles: list[ProfileData]):
+        """The state a profile is scored with: a float16 one (stored_dtype) as its artifact loads back, its
+        holdout accuracy and macro-F1 rescored with it (in place), so they describe the stored bytes; any
+        other profile as trained."""
+        if getattr(result.state.config, "stored_dtype", "float32") != "float16":
+            return result.state
+        state = self.engine.load(artifact)
+        data = next(p for p in profiles if p.key == result.key)
+        truth = [data.labels[i] for i in result.split.holdout]
+        predicted, _ = evaluate(self.engine, [state] * len(truth), [data.texts[i] for i in result.split.holdout],
+                                truth, self.train_config.eval_batch_size)
+        result.accuracy, result.macro_f1 = accuracy(truth, predicted), macro_f1(truth, predicted)
+        return state
 
     def _ask(self, name: str, states: list[tuple[str, object]]) -> dict[str, dict]:
         """LaMP: each profile answers its questions; accuracy over them per profile, and every answer
