@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from profilekit.errors import ConfigError
 from profilekit.methods.config import MethodConfig
 
 
@@ -41,19 +42,19 @@ class XPeftConfig(MethodConfig):
     def __post_init__(self):
         super().__post_init__()
         if self.mask not in ("hard", "soft"):
-            raise ValueError(f"mask must be 'hard' or 'soft', got {self.mask!r}")
+            raise ConfigError(f"mask must be 'hard' or 'soft', got {self.mask!r}")
         if self.k < 1:
-            raise ValueError(f"k must be at least 1, got {self.k}")
+            raise ConfigError(f"k must be at least 1, got {self.k}")
         if self.tau <= 0 or self.nu < 0:
-            raise ValueError("tau must be positive and nu non-negative")
+            raise ConfigError("tau must be positive and nu non-negative")
         if self.head not in ("profile", "shared"):
-            raise ValueError(f"head must be 'profile' or 'shared', got {self.head!r}")
+            raise ConfigError(f"head must be 'profile' or 'shared', got {self.head!r}")
         if not 0 < self.prior_lr <= 10:
-            raise ValueError(f"prior_lr must be in (0, 10], got {self.prior_lr}")
+            raise ConfigError(f"prior_lr must be in (0, 10], got {self.prior_lr}")
         if not 0 <= self.head_delta_rank <= 16:
-            raise ValueError(f"head_delta_rank must be in [0, 16], got {self.head_delta_rank}")
+            raise ConfigError(f"head_delta_rank must be in [0, 16], got {self.head_delta_rank}")
         if self.head_delta_rank and (self.head != "shared" or not self.prior):
-            raise ValueError(f"head_delta_rank={self.head_delta_rank} needs head='shared' and prior=True "
+            raise ConfigError(f"head_delta_rank={self.head_delta_rank} needs head='shared' and prior=True "
                              f"(got head={self.head!r}, prior={self.prior})")
         if self.stored_dtype not in ("float32", "float16"):
-            raise ValueError(f"stored_dtype must be 'float32' or 'float16', got {self.stored_dtype!r}")
+            raise ConfigError(f"stored_dtype must be 'float32' or 'float16', got {self.stored_dtype!r}")
