@@ -1,5 +1,5 @@
 """Serving floor: the per-process engine cache, hot profile states, the one batched loader and the
-dynamic batcher that merges rows of concurrent requests into one forward."""
+dynamic batcher that merges rows of concurrent requests into shared forwards."""
 
 from profilekit.serving.batcher import Batcher, DeadlineExceeded, QueueFull
 from profilekit.serving.cache import ArtifactCache

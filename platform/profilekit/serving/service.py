@@ -41,8 +41,8 @@ class Serving:
         for profile_id in self.pinned:
             with self.sessions() as session:
                 try:
-                    (state, artifact_id), = load_states(session, profile_ids=[profile_id], engines=self.engines,
-                                                        cache=self.cache).values()
+                    (_, artifact_id), = load_states(session, profile_ids=[profile_id], engines=self.engines,
+                                                    cache=self.cache).values()
                 except NotFound as exc:
                     raise ServingConfigError(f"PROFILEKIT_PINNED_PROFILES names an unknown profile: {exc}") from exc
                 except NotTrained:
@@ -66,7 +66,8 @@ class Serving:
         return states
 
     def _run_batch(self, rows: list[tuple[object | None, str]]) -> list:
-        """(state or None for the plain backbone, text) per row → one Prediction per row, one forward."""
+        """(state or None for the plain backbone, text) per row → one Prediction per row (`Engine.predict`:
+        one forward per prompt length among the rows)."""
         return self.engines.engine().predict([text for _, text in rows], [state for state, _ in rows])
 
     def close(self) -> None:
