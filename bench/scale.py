@@ -213,9 +213,9 @@ def serve(args, engines, sessions, ids: list[str], texts: list[str], emit) -> No
     rng = random.Random(args.scale_seed + 1)
     rows = args.scale_rows
     hot_ids = ids[: args.scale_hot]
-    entries, budget = args.scale_cache_entries or 100_000, get_settings().artifact_cache_bytes
-    caches = {"1k": ArtifactCache(budget, max_entries=max(entries, len(hot_ids))),
-              "max": ArtifactCache(budget, max_entries=entries)}
+    entries, settings = args.scale_cache_entries or 100_000, get_settings()
+    caches = {"1k": ArtifactCache.from_settings(settings, max_entries=max(entries, len(hot_ids))),
+              "max": ArtifactCache.from_settings(settings, max_entries=entries)}
     for start in range(0, len(hot_ids), 1000):  # every hot profile loaded once, as in steady serving
         fill_cache(sessions, engines, caches["1k"], hot_ids[start:start + 1000])
     if args.scale_fill_cache:
@@ -276,9 +276,10 @@ def cold(args, engines, sessions, ids: list[str], texts: list[str], emit) -> Non
     """Profiles in no cache: a fresh session reads the profile and its artifact, engine.load decodes it,
     one row is composed and run, its label read."""
     from profilekit.serving import ArtifactCache, load_states
+    from profilekit.settings import get_settings
 
     rng = random.Random(args.scale_seed + 2)
-    cache = ArtifactCache(max_entries=max(1, args.scale_cold))
+    cache = ArtifactCache.from_settings(get_settings(), max_entries=max(1, args.scale_cold))
     total, loads = [], []
     for pid in rng.sample(ids, min(args.scale_cold, len(ids))):
         text = rng.choice(texts)

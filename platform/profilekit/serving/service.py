@@ -22,8 +22,7 @@ class Serving:
     def __init__(self, settings: Settings, sessions, *, on_batch: Callable[[int], None] | None = None):
         self.sessions = sessions
         self.engines = EngineCache(settings)
-        self.cache = ArtifactCache(settings.artifact_cache_bytes, max_entries=settings.artifact_cache_entries,
-                                   composed_rows=settings.artifact_cache_composed_rows)
+        self.cache = ArtifactCache.from_settings(settings)
         if settings.artifact_cache_entries is not None:
             log.warning("PROFILEKIT_ARTIFACT_CACHE_ENTRIES is deprecated: the artifact cache is bounded by "
                         "PROFILEKIT_ARTIFACT_CACHE_BYTES (it still keeps at most %d states)",
