@@ -162,6 +162,25 @@ def test_a_pool_stored_in_s3_is_read_by_another_machine_and_checked(s3_endpoint,
         EngineCache(settings.model_copy(update={"pool_store": "s3://no-such-bucket"})).store_pool(pool)
 
 
+def test_an_s3_read_cut_off_midway_is_a_pool_store_error_and_leaves_no_cache(tmp_path):
+    from profilekit.settings import Settings
+
+    class CutOff:  # get_object answered, then the connection dropped after the first chunk
+        def iter_chunks(self, size):
+            yield b"x" * size
+            raise ConnectionResetError("connection reset by peer")
+
+    class Store:
+        def get_object(self, **_):
+            return {"Body": CutOff()}
+
+    blobs = PoolBlobs(Settings(data_dir=tmp_path, pool_store="s3://pools", pool_chunk_bytes=1000))
+    blobs._s3 = Store()
+    with pytest.raises(PoolStoreError, match="cannot read pool s3://pools/x.safetensors: connection reset"):
+        blobs.fetch("s3://pools/x.safetensors", pool_hash="c" * 64, sha256="0" * 64)
+    assert not list(blobs.cache_path("c" * 64).parent.iterdir())
+
+
 def test_the_pool_store_setting_is_checked():
     from pydantic import ValidationError
 
