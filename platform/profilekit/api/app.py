@@ -22,7 +22,15 @@ from profilekit.api.metrics import Metrics
 from profilekit.api.runtime import Runtime
 from profilekit.api.stats import process_memory
 from profilekit.data import DataError
-from profilekit.errors import Conflict, NotFound, NotTrained, ProfilekitError, ServingConfigError, UntrainableProfiles
+from profilekit.errors import (
+    Conflict,
+    NotFound,
+    NotTrained,
+    PoolStoreError,
+    ProfilekitError,
+    ServingConfigError,
+    UntrainableProfiles,
+)
 from profilekit.settings import Settings, get_settings
 
 
@@ -41,7 +49,7 @@ class AsciiJSONResponse(JSONResponse):
 
 def error_response(exc: ProfilekitError) -> JSONResponse:
     """A typed error → its status and JSON body (404 unknown, 409 not trained or taken, 503 this process's
-    serving settings, 422 the rest)."""
+    serving settings or a pool's stored bytes it cannot read, 422 the rest)."""
     if isinstance(exc, NotFound):
         detail = {"message": str(exc), "unknown_profile_ids": exc.ids} if exc.ids else str(exc)
         return JSONResponse({"detail": detail}, status_code=404)
@@ -51,7 +59,7 @@ def error_response(exc: ProfilekitError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
     if isinstance(exc, UntrainableProfiles):
         return JSONResponse({"detail": {"message": str(exc), "profiles": exc.profiles}}, status_code=422)
-    if isinstance(exc, ServingConfigError):  # the operator's settings, not the request: try another replica
+    if isinstance(exc, (ServingConfigError, PoolStoreError)):  # this replica's settings or store, not the request
         return JSONResponse({"detail": str(exc)}, status_code=503)
     if isinstance(exc, DataError):
         return JSONResponse({"detail": str(exc), "errors": exc.errors}, status_code=422)
