@@ -28,7 +28,6 @@ as the pool grows. Printed `name: value` lines:
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import shutil
 import statistics
@@ -41,6 +40,7 @@ from pathlib import Path
 import torch
 
 from bench import scale_store as store
+from bench.common import configured_backbone, percentile
 from profilekit.data import NEWS_AUTHORS
 
 
@@ -80,12 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--training-repeats", type=int, default=5, help="timed rounds of training steps")
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile, q in [0, 100]."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
 def timed(fn: Callable[..., object], *args) -> float:
     """Seconds of one call fn(*args)."""
     began = time.perf_counter()
@@ -109,10 +103,7 @@ def run(args: argparse.Namespace, report: Callable[[str, object], None], *, back
 
     settings = get_settings()
     if backbone is None:
-        from profilekit.backbone import load_backbone
-
-        backbone = load_backbone(settings.backbone_path, device=settings.device, dtype=settings.dtype,
-                                 max_length=settings.max_length)
+        backbone = configured_backbone()
     rows = read_rows(args.scale_data)
     rng = random.Random(args.scale_seed)
     texts = [row.text for row in rng.sample(rows, min(args.scale_texts, len(rows)))]
