@@ -81,14 +81,16 @@ class PoolBlobs:
         with self._engine().connect() as connection:
             if connection.scalar(select(PoolChunk.seq).where(PoolChunk.pool_hash == pool_hash).limit(1)) is not None:
                 return self._stored(uri)
-        digest, nbytes = _sha256_of(source)
+        digest, nbytes = hashlib.sha256(), 0
         try:
             with self._engine().begin() as connection:  # all chunks or none
-                for seq, data in enumerate(iter(lambda: source.read(size), b"")):
+                for seq, data in enumerate(iter(lambda: source.read(size), b"")):  # one pass: hashed as stored
+                    digest.update(data)
+                    nbytes += len(data)
                     connection.execute(PoolChunk.__table__.insert().values(pool_hash=pool_hash, seq=seq, data=data))
         except IntegrityError:  # another worker stored the same pool at the same moment: its chunks stand
             return self._stored(uri)
-        return StoredBlob(uri, digest, nbytes)
+        return StoredBlob(uri, digest.hexdigest(), nbytes)
 
     def _stored(self, uri: str) -> StoredBlob:
         """What is stored at `uri` already."""
