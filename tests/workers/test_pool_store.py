@@ -67,6 +67,20 @@ def test_a_pool_larger_than_a_chunk_round_trips_through_the_database(settings, s
         assert session.query(PoolChunk).filter_by(pool_hash=pool.pool_hash).count() == chunks
 
 
+def test_a_pool_that_fails_to_save_leaves_no_partial_file(settings, monkeypatch):
+    import profilekit.pool
+
+    def disk_full(pool, path):
+        Path(path).write_bytes(b"half a pool")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(profilekit.pool, "save_pool", disk_full)
+    builder = EngineCache(settings)
+    with pytest.raises(OSError, match="No space left"):
+        builder.store_pool(warm_like_pool())
+    assert not list(builder.blobs.cache_path("x").parent.iterdir())
+
+
 def test_a_tampered_chunk_is_refused_and_never_cached(settings, sessions):
     settings = settings.model_copy(update={"pool_chunk_bytes": 1000})
     pool = warm_like_pool()
