@@ -197,7 +197,7 @@ def serve_batch(sessions, engines, cache, profile_ids: list[str], texts: list[st
 
 
 def serve(args, engines, sessions, ids: list[str], texts: list[str], emit) -> None:
-    from profilekit.serving import ArtifactCache
+    from profilekit.serving import artifact_cache
     from profilekit.settings import get_settings
 
     backbone = engines.engine().backbone
@@ -205,8 +205,8 @@ def serve(args, engines, sessions, ids: list[str], texts: list[str], emit) -> No
     rows = args.scale_rows
     hot_ids = ids[: args.scale_hot]
     entries, settings = args.scale_cache_entries or 100_000, get_settings()
-    caches = {"1k": ArtifactCache.from_settings(settings, max_entries=max(entries, len(hot_ids))),
-              "max": ArtifactCache.from_settings(settings, max_entries=entries)}
+    caches = {"1k": artifact_cache(settings, max_entries=max(entries, len(hot_ids))),
+              "max": artifact_cache(settings, max_entries=entries)}
     for start in range(0, len(hot_ids), 1000):  # every hot profile loaded once, as in steady serving
         fill_cache(sessions, engines, caches["1k"], hot_ids[start:start + 1000])
     if args.scale_fill_cache:
@@ -266,11 +266,11 @@ def fill_cache(sessions, engines, cache, profile_ids: list[str]) -> None:
 def cold(args, engines, sessions, ids: list[str], texts: list[str], emit) -> None:
     """Profiles in no cache: a fresh session reads the profile and its artifact, engine.load decodes it,
     one row is composed and run, its label read."""
-    from profilekit.serving import ArtifactCache, load_states
+    from profilekit.serving import artifact_cache, load_states
     from profilekit.settings import get_settings
 
     rng = random.Random(args.scale_seed + 2)
-    cache = ArtifactCache.from_settings(get_settings(), max_entries=max(1, args.scale_cold))
+    cache = artifact_cache(get_settings(), max_entries=max(1, args.scale_cold))
     total, loads = [], []
     for pid in rng.sample(ids, min(args.scale_cold, len(ids))):
         text = rng.choice(texts)

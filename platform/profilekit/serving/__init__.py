@@ -5,6 +5,7 @@ from profilekit.serving.batcher import Batcher, DeadlineExceeded, QueueFull
 from profilekit.serving.cache import ArtifactCache
 from profilekit.serving.engines import EngineCache
 from profilekit.serving.loader import load_states
-from profilekit.serving.service import Serving
+from profilekit.serving.service import Serving, artifact_cache
 
-__all__ = ["ArtifactCache", "Batcher", "DeadlineExceeded", "EngineCache", "QueueFull", "Serving", "load_states"]
+__all__ = ["ArtifactCache", "Batcher", "DeadlineExceeded", "EngineCache", "QueueFull", "Serving", "artifact_cache",
+           "load_states"]

@@ -13,7 +13,6 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 from profilekit.errors import CacheBudgetError
-from profilekit.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -47,13 +46,6 @@ class ArtifactCache:
         self._lock = threading.Lock()  # request threads look up, load and evict; the batcher charges
         self.resident_bytes = self.pinned_bytes = 0
         self.hits = self.misses = self.evictions = self.not_kept = 0
-
-    @classmethod
-    def from_settings(cls, settings: Settings, *, max_entries: int | None = None) -> ArtifactCache:
-        """The cache serving keeps: the settings' byte budget and kept AoT rows, at most `max_entries` states
-        (default: the deprecated artifact_cache_entries, usually no bound)."""
-        return cls(settings.artifact_cache_bytes, max_entries=max_entries or settings.artifact_cache_entries,
-                   composed_rows=settings.artifact_cache_composed_rows)
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -15,6 +15,13 @@ from profilekit.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def artifact_cache(settings: Settings, *, max_entries: int | None = None) -> ArtifactCache:
+    """The artifact cache as serving keeps it: the settings' byte budget and kept AoT rows, at most
+    `max_entries` states (default: the deprecated artifact_cache_entries, usually no bound)."""
+    return ArtifactCache(settings.artifact_cache_bytes, max_entries=max_entries or settings.artifact_cache_entries,
+                         composed_rows=settings.artifact_cache_composed_rows)
+
+
 class Serving:
     """Loads the backbone and the pinned profiles when created; `states()` resolves profiles,
     `batcher.submit()` predicts."""
@@ -22,7 +29,7 @@ class Serving:
     def __init__(self, settings: Settings, sessions, *, on_batch: Callable[[int], None] | None = None):
         self.sessions = sessions
         self.engines = EngineCache(settings)
-        self.cache = ArtifactCache.from_settings(settings)
+        self.cache = artifact_cache(settings)
         if settings.artifact_cache_entries is not None:
             log.warning("PROFILEKIT_ARTIFACT_CACHE_ENTRIES is deprecated: the artifact cache is bounded by "
                         "PROFILEKIT_ARTIFACT_CACHE_BYTES (it still keeps at most %d states)",
