@@ -4,6 +4,7 @@ loaded at start-up when `preload_model` is on (the default), else on the first p
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -45,6 +46,18 @@ class FastJSONResponse(JSONResponse):
 class AsciiJSONResponse(JSONResponse):
     def render(self, content) -> bytes:
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
+def named_non_finite(value):
+    """`value` with every infinite or NaN float as its name ("inf", "-inf", "nan"): valid JSON such as 1e999
+    reads as infinity, and JSON has no way to write it back."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: named_non_finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [named_non_finite(item) for item in value]
+    return value
 
 
 def error_response(exc: ProfilekitError) -> JSONResponse:
@@ -140,7 +153,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
-        # FastAPI's answer, ASCII-escaped: echoing a lone surrogate ("\ud800" is valid JSON) cannot fail
-        return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        # FastAPI's answer, ASCII-escaped: echoing a lone surrogate ("\ud800" is valid JSON) or a number
+        # beyond any float (1e999) cannot fail
+        return AsciiJSONResponse({"detail": named_non_finite(jsonable_encoder(exc.errors()))}, status_code=422)
 
     return app
