@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import statistics
 import time
 
@@ -42,6 +43,12 @@ def interleaved(fns: dict, *, repeats: int = 7, warmup: int = 2) -> dict[str, fl
             fn()
             times[name].append(time.perf_counter() - began)
     return {name: statistics.median(ts) for name, ts in times.items()}
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile, q in [0, 100]."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def report(name: str, value) -> None:

@@ -17,16 +17,9 @@ import argparse
 import asyncio
 import time
 
-from bench.common import news_texts, report
-from profilekit.backbone import load_backbone
+from bench.common import configured_backbone, news_texts, percentile, report
 from profilekit.engine import Engine
 from profilekit.serving import Batcher
-from profilekit.settings import get_settings
-
-
-def p99(seconds: list[float]) -> float:
-    ordered = sorted(seconds)
-    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
 
 
 async def quiet_latencies(batcher: Batcher, rows: list, requests: int) -> list[float]:
@@ -52,7 +45,7 @@ async def measure(batcher: Batcher, args, quiet_rows: list, flood_rows: list, fl
     latencies = await quiet_latencies(batcher, quiet_rows, args.requests)
     stop.set()
     await asyncio.gather(*flooders)
-    return p99(latencies)
+    return percentile(latencies, 99)
 
 
 def main() -> None:
@@ -64,8 +57,7 @@ def main() -> None:
     parser.add_argument("--max-batch-size", type=int, default=32)
     parser.add_argument("--max-wait-ms", type=float, default=2.0)
     args = parser.parse_args()
-    settings = get_settings()
-    engine = Engine(load_backbone(settings.backbone_path, device=settings.device, dtype=settings.dtype))
+    engine = Engine(configured_backbone())
     texts = news_texts(args.flood_rows + args.quiet_rows)
     quiet_rows, flood_rows = texts[:args.quiet_rows], texts[args.quiet_rows:]
     batcher = Batcher(lambda rows: engine.predict(rows, [None] * len(rows)), max_batch_size=args.max_batch_size,

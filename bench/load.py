@@ -24,7 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.common import report
+from bench.common import percentile, report
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")
 
@@ -42,11 +42,6 @@ def run_locust(url: str, key: str, profile_ids: list[str], texts: list[str], *, 
     if not summary.exists():
         raise RuntimeError(f"locust wrote no summary (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(summary.read_text())
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def seed_instance(folder: Path, profiles: int, texts: list[str], categories: list[str]):
@@ -143,7 +138,7 @@ def main() -> None:
     report("statuses", " ".join(f"{code}:{n}" for code, n in sorted(statuses.items())))
     report("share_429", statuses.get(429, 0) / max(total, 1))
     if admitted:
-        for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
+        for name, q in (("p50", 50), ("p95", 95), ("p99", 99)):
             report(f"admitted_latency_{name}_ms", percentile(admitted, q))
     if queue_seconds is not None and forward is not None:
         bound = 2 * (queue_seconds + forward)
@@ -151,7 +146,7 @@ def main() -> None:
         report("one_forward_seconds_max_batch", forward)
         report("p99_bound_ms", 1000 * bound)
         if admitted:
-            report("p99_within_bound", percentile(admitted, 0.99) <= 1000 * bound)
+            report("p99_within_bound", percentile(admitted, 99) <= 1000 * bound)
     if any(code >= 500 for code in statuses):
         raise SystemExit("the server answered 5xx under load")
 

@@ -9,9 +9,10 @@ ratio is the median over the repeats (the machine may be shared; see bench/commo
   as many ordinary tokens as the prompt has vectors, over the method: what the method costs beyond
   its extra tokens (1.0 = nothing);
 - throughput_ratio_aot_*: the AoT profiles are served as the API serves them, from an ArtifactCache
-  (at the settings' default budget) in which they keep their composed bias rows (hot profiles, the
-  rows of the first forward kept); throughput_ratio_aot_*_cold: copies of the same profiles outside
-  any cache, composed from their factors every forward;
+  made from the settings (`serving.artifact_cache`: the byte budget, default 1 GiB) in which they
+  keep their composed bias rows (hot profiles, the rows of the first forward kept);
+  throughput_ratio_aot_*_cold: copies of the same profiles outside any cache, composed from their
+  factors every forward;
 - throughput_ratio_mixed_all: 64 rows, 7 distinct profiles of each of the 9 methods and one row
   without a profile, over the plain backbone, as serving runs them (`Engine.forward_grouped`: one
   forward per prompt length, issue #15); throughput_ratio_mixed_all_one_forward: the same rows in one
@@ -32,8 +33,8 @@ from bench.common import configured_backbone, news_texts, paired_ratios, report
 from profilekit.engine import Engine
 from profilekit.methods import method_names
 from profilekit.pool import PoolSpec, random_pool
-from profilekit.serving import ArtifactCache
-from profilekit.settings import Settings
+from profilekit.serving import artifact_cache
+from profilekit.settings import get_settings
 
 ALL = method_names()  # every registered method, so a new one is measured too
 METHODS = [m for m in ALL if m not in ("head_only", "single_adapter")]  # the two baselines: no ratio
@@ -73,7 +74,7 @@ def main() -> None:
     profiles = {m: [trained_looking(engine.new_state(m, labels, seed=i), i) for i in range(args.rows)]
                 for m in ALL}
     cold = {f"{m}_cold": [copy.deepcopy(s) for s in profiles[m]] for m in AOT}
-    cache = ArtifactCache(Settings().artifact_cache_bytes)
+    cache = artifact_cache(get_settings())
     for m in AOT:  # served hot: each keeps the rows it composes
         profiles[m] = [cache.get(f"{m}-{i}", lambda s=s: s) for i, s in enumerate(profiles[m])]
     per_method = len(texts) // len(ALL)  # 7 of each for 64 rows; the rest without a profile

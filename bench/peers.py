@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import math
 import resource
 import statistics
 import tempfile
@@ -34,6 +33,7 @@ from pathlib import Path
 import torch
 
 from bench import contenders as c
+from bench.common import percentile
 from profilekit.data import NEWS_AUTHORS
 
 LABELS = ("a", "b", "c", "d", "e")
@@ -81,12 +81,6 @@ def rss_mb() -> float:
     except OSError:
         pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile, q in [0, 100]."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
 
 
 def profile_states(engine, count: int, *, k: int, seed: int):

@@ -28,7 +28,6 @@ as the pool grows. Printed `name: value` lines:
 from __future__ import annotations
 
 import argparse
-import math
 import random
 import shutil
 import statistics
@@ -41,6 +40,7 @@ from pathlib import Path
 import torch
 
 from bench import scale_store as store
+from bench.common import configured_backbone, percentile
 from profilekit.data import NEWS_AUTHORS
 
 
@@ -80,12 +80,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--training-repeats", type=int, default=5, help="timed rounds of training steps")
 
 
-def percentile(values: list[float], q: float) -> float:
-    """Nearest-rank percentile, q in [0, 100]."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q / 100 * len(ordered)) - 1))]
-
-
 def timed(fn: Callable[..., object], *args) -> float:
     """Seconds of one call fn(*args)."""
     began = time.perf_counter()
@@ -109,10 +103,7 @@ def run(args: argparse.Namespace, report: Callable[[str, object], None], *, back
 
     settings = get_settings()
     if backbone is None:
-        from profilekit.backbone import load_backbone
-
-        backbone = load_backbone(settings.backbone_path, device=settings.device, dtype=settings.dtype,
-                                 max_length=settings.max_length)
+        backbone = configured_backbone()
     rows = read_rows(args.scale_data)
     rng = random.Random(args.scale_seed)
     texts = [row.text for row in rng.sample(rows, min(args.scale_texts, len(rows)))]
@@ -206,16 +197,16 @@ def serve_batch(sessions, engines, cache, profile_ids: list[str], texts: list[st
 
 
 def serve(args, engines, sessions, ids: list[str], texts: list[str], emit) -> None:
-    from profilekit.serving import ArtifactCache
+    from profilekit.serving import artifact_cache
     from profilekit.settings import get_settings
 
     backbone = engines.engine().backbone
     rng = random.Random(args.scale_seed + 1)
     rows = args.scale_rows
     hot_ids = ids[: args.scale_hot]
-    entries, budget = args.scale_cache_entries or 100_000, get_settings().artifact_cache_bytes
-    caches = {"1k": ArtifactCache(budget, max_entries=max(entries, len(hot_ids))),
-              "max": ArtifactCache(budget, max_entries=entries)}
+    entries, settings = args.scale_cache_entries or 100_000, get_settings()
+    caches = {"1k": artifact_cache(settings, max_entries=max(entries, len(hot_ids))),
+              "max": artifact_cache(settings, max_entries=entries)}
     for start in range(0, len(hot_ids), 1000):  # every hot profile loaded once, as in steady serving
         fill_cache(sessions, engines, caches["1k"], hot_ids[start:start + 1000])
     if args.scale_fill_cache:
@@ -275,10 +266,11 @@ def fill_cache(sessions, engines, cache, profile_ids: list[str]) -> None:
 def cold(args, engines, sessions, ids: list[str], texts: list[str], emit) -> None:
     """Profiles in no cache: a fresh session reads the profile and its artifact, engine.load decodes it,
     one row is composed and run, its label read."""
-    from profilekit.serving import ArtifactCache, load_states
+    from profilekit.serving import artifact_cache, load_states
+    from profilekit.settings import get_settings
 
     rng = random.Random(args.scale_seed + 2)
-    cache = ArtifactCache(max_entries=max(1, args.scale_cold))
+    cache = artifact_cache(get_settings(), max_entries=max(1, args.scale_cold))
     total, loads = [], []
     for pid in rng.sample(ids, min(args.scale_cold, len(ids))):
         text = rng.choice(texts)

@@ -15,7 +15,8 @@ class PoolError(ProfilekitError):
 
 class PoolStoreError(PoolError):
     """A trained pool's stored bytes cannot be written or read: missing, corrupt (their sha256 differs from
-    the recorded one), or the store (database, S3) refused or is unreachable. The message names the uri."""
+    the recorded one), or the store (database, S3) refused or is unreachable. The message names the uri.
+    Never the client's error: the API answers 503."""
 
 
 class ArtifactError(ProfilekitError):

@@ -77,6 +77,16 @@ def test_nul_in_predict_text_and_whitespace_text_are_422(server):
         assert blank.status_code == 422 and "whitespace" in blank.text
 
 
+@pytest.mark.parametrize("number", ["1e999", "-1e999"])
+def test_a_number_beyond_any_float_is_a_422_naming_the_field(server, number):
+    # valid JSON that Python reads as ±infinity: the 422 echoes it, and JSON has no infinity to write
+    body = f'{{"items": [{{"text": "a"}}], "timeout_ms": {number}}}'
+    with server.http(server.client) as http:
+        answer = http.post("/v1/predict", content=body, headers={"Content-Type": "application/json"})
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"] == ["body", "timeout_ms"]
+
+
 def test_unknown_job_state_and_empty_lamp_questions_are_422(server):
     with server.http(server.client) as http:
         bogus = http.get("/v1/jobs", params={"state": "bogus"})

@@ -3,6 +3,7 @@ progress, made the tenant's default so its next jobs train on it, listed with wh
 
 from __future__ import annotations
 
+from profilekit.store.models import Artifact, Pool, Profile
 from tests.api.test_api import JSONL, author_rows, jsonl
 
 
@@ -51,3 +52,14 @@ def test_a_tenants_warm_pool_becomes_the_pool_its_jobs_train_on(server):
     assert again.json()["params"]["pool"] == "random-12"
     unknown = admin.put("/v1/pools/default", json={"pool_hash": "f" * 64})
     assert unknown.status_code == 404
+
+
+def test_a_replica_that_cannot_read_a_pools_stored_bytes_answers_503_not_the_clients_422(server):
+    profile, _ = server.trained_profile("stored-pool", "xpeft_hard", {"k": 4})
+    with server.runtime.sessions() as session:
+        pool_hash = session.get(Artifact, session.get(Profile, profile).current_artifact_id).pool_hash
+        session.get(Pool, pool_hash).uri = f"db://pools/{pool_hash}"  # as if its chunks were lost
+        session.commit()
+    answer = server.http(server.client).post("/v1/predict", json={"items": [{"profile_id": profile, "text": "a vote"}]})
+    assert answer.status_code == 503, answer.text  # the replica's store failed, not the request
+    assert f"pool db://pools/{pool_hash} has no chunks" in answer.json()["detail"]

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import pytest
 from fastapi import HTTPException
+from sqlalchemy import select
 
 from profilekit.api.auth import find_key
 from profilekit.api.limits import RowRateLimit
+from profilekit.store.models import ApiKey
 
 
 class Clock:
@@ -82,3 +84,19 @@ def test_a_key_created_with_a_limit_over_the_api_shows_it(server):
         bad = admin.post("/v1/keys", json={"tenant": "acme", "rows_per_second": -1})
     assert made.status_code == 201 and made.json()["rows_per_second"] == 50
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["body", "rows_per_second"]
+
+
+def test_an_endless_rate_is_refused_not_stored_unlimited_and_listed_as_the_default(server, cli, capsys):
+    # JSON's 1e999 parses as infinity: stored, the key would send without limit while /v1/keys shows its
+    # rows_per_second as null, the server's default (JSON has no infinity)
+    with server.http(server.admin) as admin:
+        endless = admin.post("/v1/keys", content='{"tenant": "acme", "rows_per_second": 1e999}',
+                             headers={"Content-Type": "application/json"})
+    assert endless.status_code == 422 and endless.json()["detail"][0]["loc"] == ["body", "rows_per_second"]
+    with server.runtime.sessions() as session:
+        client_id = find_key(session, server.client).id
+    assert cli(["keys", "limit", client_id, "--rows-per-second", "inf"]) == 2
+    assert "rows_per_second must be above 0 and finite" in capsys.readouterr().err
+    assert cli(["keys", "create", "--rows-per-second", "inf"]) == 2
+    with server.runtime.sessions() as session:
+        assert session.scalars(select(ApiKey.rows_per_second).where(ApiKey.rows_per_second.is_not(None))).all() == []

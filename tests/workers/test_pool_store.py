@@ -67,6 +67,20 @@ def test_a_pool_larger_than_a_chunk_round_trips_through_the_database(settings, s
         assert session.query(PoolChunk).filter_by(pool_hash=pool.pool_hash).count() == chunks
 
 
+def test_a_pool_that_fails_to_save_leaves_no_partial_file(settings, monkeypatch):
+    import profilekit.pool
+
+    def disk_full(pool, path):
+        Path(path).write_bytes(b"half a pool")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(profilekit.pool, "save_pool", disk_full)
+    builder = EngineCache(settings)
+    with pytest.raises(OSError, match="No space left"):
+        builder.store_pool(warm_like_pool())
+    assert not list(builder.blobs.cache_path("x").parent.iterdir())
+
+
 def test_a_tampered_chunk_is_refused_and_never_cached(settings, sessions):
     settings = settings.model_copy(update={"pool_chunk_bytes": 1000})
     pool = warm_like_pool()
@@ -160,6 +174,25 @@ def test_a_pool_stored_in_s3_is_read_by_another_machine_and_checked(s3_endpoint,
         EngineCache(settings).pool(gone)
     with pytest.raises(PoolStoreError, match="cannot write pool .* to s3://no-such-bucket/"):
         EngineCache(settings.model_copy(update={"pool_store": "s3://no-such-bucket"})).store_pool(pool)
+
+
+def test_an_s3_read_cut_off_midway_is_a_pool_store_error_and_leaves_no_cache(tmp_path):
+    from profilekit.settings import Settings
+
+    class CutOff:  # get_object answered, then the connection dropped after the first chunk
+        def iter_chunks(self, size):
+            yield b"x" * size
+            raise ConnectionResetError("connection reset by peer")
+
+    class Store:
+        def get_object(self, **_):
+            return {"Body": CutOff()}
+
+    blobs = PoolBlobs(Settings(data_dir=tmp_path, pool_store="s3://pools", pool_chunk_bytes=1000))
+    blobs._s3 = Store()
+    with pytest.raises(PoolStoreError, match="cannot read pool s3://pools/x.safetensors: connection reset"):
+        blobs.fetch("s3://pools/x.safetensors", pool_hash="c" * 64, sha256="0" * 64)
+    assert not list(blobs.cache_path("c" * 64).parent.iterdir())
 
 
 def test_the_pool_store_setting_is_checked():

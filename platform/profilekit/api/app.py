@@ -4,6 +4,7 @@ loaded at start-up when `preload_model` is on (the default), else on the first p
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -22,7 +23,15 @@ from profilekit.api.metrics import Metrics
 from profilekit.api.runtime import Runtime
 from profilekit.api.stats import process_memory
 from profilekit.data import DataError
-from profilekit.errors import Conflict, NotFound, NotTrained, ProfilekitError, ServingConfigError, UntrainableProfiles
+from profilekit.errors import (
+    Conflict,
+    NotFound,
+    NotTrained,
+    PoolStoreError,
+    ProfilekitError,
+    ServingConfigError,
+    UntrainableProfiles,
+)
 from profilekit.settings import Settings, get_settings
 
 
@@ -39,9 +48,21 @@ class AsciiJSONResponse(JSONResponse):
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
 
 
+def named_non_finite(value):
+    """`value` with every infinite or NaN float as its name ("inf", "-inf", "nan"): valid JSON such as 1e999
+    reads as infinity, and JSON has no way to write it back."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: named_non_finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [named_non_finite(item) for item in value]
+    return value
+
+
 def error_response(exc: ProfilekitError) -> JSONResponse:
     """A typed error → its status and JSON body (404 unknown, 409 not trained or taken, 503 this process's
-    serving settings, 422 the rest)."""
+    serving settings or a pool's stored bytes it cannot read, 422 the rest)."""
     if isinstance(exc, NotFound):
         detail = {"message": str(exc), "unknown_profile_ids": exc.ids} if exc.ids else str(exc)
         return JSONResponse({"detail": detail}, status_code=404)
@@ -51,7 +72,7 @@ def error_response(exc: ProfilekitError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=409)
     if isinstance(exc, UntrainableProfiles):
         return JSONResponse({"detail": {"message": str(exc), "profiles": exc.profiles}}, status_code=422)
-    if isinstance(exc, ServingConfigError):  # the operator's settings, not the request: try another replica
+    if isinstance(exc, (ServingConfigError, PoolStoreError)):  # this replica's settings or store, not the request
         return JSONResponse({"detail": str(exc)}, status_code=503)
     if isinstance(exc, DataError):
         return JSONResponse({"detail": str(exc), "errors": exc.errors}, status_code=422)
@@ -132,7 +153,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
-        # FastAPI's answer, ASCII-escaped: echoing a lone surrogate ("\ud800" is valid JSON) cannot fail
-        return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        # FastAPI's answer, ASCII-escaped: echoing a lone surrogate ("\ud800" is valid JSON) or a number
+        # beyond any float (1e999) cannot fail
+        return AsciiJSONResponse({"detail": named_non_finite(jsonable_encoder(exc.errors()))}, status_code=422)
 
     return app

@@ -276,8 +276,8 @@ class KeyCreate(RequestBody):
     tenant: str | None = Field(default=None, min_length=1, max_length=64,
                                description="The client key's tenant (default: default); refused for admin keys")
     name: str | None = Field(default=None, max_length=200)
-    rows_per_second: float | None = Field(default=None, gt=0, description="Its predict rate limit (rows/s, "
-                                          "429 with Retry-After beyond); default: the server's")
+    rows_per_second: float | None = Field(default=None, gt=0, allow_inf_nan=False, description="Its predict rate "
+                                          "limit (rows/s, 429 with Retry-After beyond); default: the server's")
 
     @field_validator("tenant")
     @classmethod

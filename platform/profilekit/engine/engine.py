@@ -258,15 +258,16 @@ class Engine:
             outputs = [(torch.arange(len(texts)), self.forward(ids, mask, states))]
         predictions: list[Prediction | None] = [None] * len(texts)
         for rows, out in outputs:
+            logits = out.logits.cpu()  # [R, C_max] read once per forward, not one device copy per row
             for i, row in enumerate(rows.tolist()):
-                predictions[row] = _prediction(out, i)
+                predictions[row] = _prediction(logits[i], out.labels[i])
         return predictions
 
 
-def _prediction(out: BatchOutput, row: int) -> Prediction:
-    labels = out.labels[row]
+def _prediction(logits: torch.Tensor, labels: tuple[str, ...] | None) -> Prediction:
+    """One row's label and class probabilities from its logits [C_max]; no labels: a plain row."""
     if labels is None:
         return Prediction(None, {})
-    probs = torch.softmax(out.logits[row, : len(labels)], dim=-1).tolist()
+    probs = torch.softmax(logits[: len(labels)], dim=-1).tolist()
     best = max(range(len(labels)), key=probs.__getitem__)
     return Prediction(labels[best], dict(zip(labels, probs, strict=True)))

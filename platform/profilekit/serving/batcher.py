@@ -56,7 +56,10 @@ class _Request:
     taken: int = 0  # rows handed to forwards (or dropped) so far, in order
     answered: int = 0
     failed: bool = False  # its future holds an exception: the rest of its rows are not computed
-    results: list = field(default_factory=list)
+    results: list = field(init=False)  # one slot per row, filled as its forwards answer
+
+    def __post_init__(self) -> None:
+        self.results = [None] * len(self.rows)
 
     def expired(self, now: float) -> bool:
         return self.deadline is not None and now > self.deadline
@@ -116,7 +119,6 @@ class Batcher:
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else time.monotonic() + timeout
         request = _Request(list(rows), loop.create_future(), loop, tenant, deadline)
-        request.results = [None] * len(rows)
         with self._changed:
             self._admit(len(rows), timeout, tenant)
             if tenant not in self._waiting:
@@ -198,7 +200,9 @@ class Batcher:
             queue = self._waiting[tenant]
             request = queue[0]
             if self._live(request):
-                part = slices.setdefault(id(request), _Slice(request, request.taken, request.taken))
+                part = slices.get(id(request))
+                if part is None:  # the request's first row in this forward
+                    part = slices[id(request)] = _Slice(request, request.taken, request.taken)
                 part.stop += 1
                 request.taken += 1
                 self._pending[tenant] -= 1

@@ -55,14 +55,16 @@ class EngineCache:
         """Put a trained pool into the pool store (through this process's cache file); register the row with
         the uri and sha256 returned, and any process loads it."""
         import tempfile
+        from pathlib import Path
 
         from profilekit.pool import save_pool
 
         cached = self.blobs.cache_path(pool.pool_hash)
         cached.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=cached.parent, suffix=".partial", delete=False) as handle:
-            partial = save_pool(pool, handle.name)
-        try:
+            partial = Path(handle.name)
+        try:  # a failed save leaves no partial file behind either
+            save_pool(pool, partial)
             with partial.open("rb") as source:
                 stored = self.blobs.put(pool.pool_hash, source)
             partial.replace(cached)

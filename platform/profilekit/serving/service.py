@@ -15,6 +15,13 @@ from profilekit.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def artifact_cache(settings: Settings, *, max_entries: int | None = None) -> ArtifactCache:
+    """The artifact cache as serving keeps it: the settings' byte budget and kept AoT rows, at most
+    `max_entries` states (default: the deprecated artifact_cache_entries, usually no bound)."""
+    return ArtifactCache(settings.artifact_cache_bytes, max_entries=max_entries or settings.artifact_cache_entries,
+                         composed_rows=settings.artifact_cache_composed_rows)
+
+
 class Serving:
     """Loads the backbone and the pinned profiles when created; `states()` resolves profiles,
     `batcher.submit()` predicts."""
@@ -22,8 +29,7 @@ class Serving:
     def __init__(self, settings: Settings, sessions, *, on_batch: Callable[[int], None] | None = None):
         self.sessions = sessions
         self.engines = EngineCache(settings)
-        self.cache = ArtifactCache(settings.artifact_cache_bytes, max_entries=settings.artifact_cache_entries,
-                                   composed_rows=settings.artifact_cache_composed_rows)
+        self.cache = artifact_cache(settings)
         if settings.artifact_cache_entries is not None:
             log.warning("PROFILEKIT_ARTIFACT_CACHE_ENTRIES is deprecated: the artifact cache is bounded by "
                         "PROFILEKIT_ARTIFACT_CACHE_BYTES (it still keeps at most %d states)",
@@ -41,8 +47,8 @@ class Serving:
         for profile_id in self.pinned:
             with self.sessions() as session:
                 try:
-                    (state, artifact_id), = load_states(session, profile_ids=[profile_id], engines=self.engines,
-                                                        cache=self.cache).values()
+                    (_, artifact_id), = load_states(session, profile_ids=[profile_id], engines=self.engines,
+                                                    cache=self.cache).values()
                 except NotFound as exc:
                     raise ServingConfigError(f"PROFILEKIT_PINNED_PROFILES names an unknown profile: {exc}") from exc
                 except NotTrained:
@@ -66,7 +72,8 @@ class Serving:
         return states
 
     def _run_batch(self, rows: list[tuple[object | None, str]]) -> list:
-        """(state or None for the plain backbone, text) per row → one Prediction per row, one forward."""
+        """(state or None for the plain backbone, text) per row → one Prediction per row (`Engine.predict`:
+        one forward per prompt length among the rows)."""
         return self.engines.engine().predict([text for _, text in rows], [state for state, _ in rows])
 
     def close(self) -> None:

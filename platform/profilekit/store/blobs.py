@@ -64,10 +64,11 @@ class PoolBlobs:
         client = self._s3_client()
         try:
             client.head_object(Bucket=bucket, Key=key)
-            return self._stored(uri)
         except Exception as exc:
             if getattr(exc, "response", {}).get("Error", {}).get("Code") not in ("404", "NoSuchKey"):
                 raise PoolStoreError(f"cannot write pool {pool_hash[:12]}… to {uri}: {exc}") from exc
+        else:  # stored already (a failure to read it back is a PoolStoreError of its own)
+            return self._stored(uri)
         digest, nbytes = _sha256_of(source)
         try:
             client.upload_fileobj(source, bucket, key)
@@ -80,14 +81,16 @@ class PoolBlobs:
         with self._engine().connect() as connection:
             if connection.scalar(select(PoolChunk.seq).where(PoolChunk.pool_hash == pool_hash).limit(1)) is not None:
                 return self._stored(uri)
-        digest, nbytes = _sha256_of(source)
+        digest, nbytes = hashlib.sha256(), 0
         try:
             with self._engine().begin() as connection:  # all chunks or none
-                for seq, data in enumerate(iter(lambda: source.read(size), b"")):
+                for seq, data in enumerate(iter(lambda: source.read(size), b"")):  # one pass: hashed as stored
+                    digest.update(data)
+                    nbytes += len(data)
                     connection.execute(PoolChunk.__table__.insert().values(pool_hash=pool_hash, seq=seq, data=data))
         except IntegrityError:  # another worker stored the same pool at the same moment: its chunks stand
             return self._stored(uri)
-        return StoredBlob(uri, digest, nbytes)
+        return StoredBlob(uri, digest.hexdigest(), nbytes)
 
     def _stored(self, uri: str) -> StoredBlob:
         """What is stored at `uri` already."""
@@ -126,11 +129,11 @@ class PoolBlobs:
 
     def _open_s3(self, uri: str) -> Iterator[bytes]:
         bucket, key = _split_s3(uri)
-        try:
+        try:  # refused at once or cut off while streaming: both are the store's failure
             body = self._s3_client().get_object(Bucket=bucket, Key=key)["Body"]
+            yield from body.iter_chunks(self.settings.pool_chunk_bytes)
         except Exception as exc:
             raise PoolStoreError(f"cannot read pool {uri}: {exc}") from exc
-        yield from body.iter_chunks(self.settings.pool_chunk_bytes)
 
     def _open_file(self, uri: str) -> Iterator[bytes]:
         with _old_file(uri).open("rb") as handle:
