@@ -44,3 +44,20 @@ def test_admission_by_expected_wait_and_retry_after_from_the_backlog():
         other.close()
     assert retry_after == 4  # the 30 waiting rows and the one in flight at 10 rows/s: 3.1 s
     assert first == ["a"] and second == 30
+
+
+def test_a_failing_batch_observer_does_not_stop_the_batcher():
+    def observer(rows):
+        raise RuntimeError("metrics backend down")
+
+    batcher = Batcher(lambda rows: [row * 2 for row in rows], max_wait_ms=1, on_batch=observer)
+
+    async def scenario():
+        first = await asyncio.wait_for(batcher.submit([1, 2]), 5)
+        second = await asyncio.wait_for(batcher.submit([3]), 5)  # the batcher is still there after the failure
+        return first, second
+
+    try:
+        assert asyncio.run(scenario()) == ([2, 4], [6])
+    finally:
+        batcher.close()

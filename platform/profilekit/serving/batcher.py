@@ -23,6 +23,7 @@ the batcher reaches them, before their forward, and counted in `dropped_rows`.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import threading
 import time
@@ -31,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 DEFAULT_TENANT = "default"
+log = logging.getLogger(__name__)
 
 
 class QueueFull(Exception):
@@ -238,7 +240,10 @@ class Batcher:
             self._measure(len(rows), time.perf_counter() - began)
             self._inflight_rows = 0
             if self.on_batch is not None:
-                self.on_batch(len(rows))
+                try:
+                    self.on_batch(len(rows))
+                except Exception:  # an observer's failure must not stop the batcher (every waiter would hang)
+                    log.exception("the batcher's on_batch observer failed")
             self._deliver(slices, results, error)
 
     @staticmethod
