@@ -51,7 +51,7 @@ def test_every_operation_is_secured_exemplified_and_documents_its_errors(server)
         if "{" in path:
             assert errors["404"] == "NotFoundError", where
     predict = spec["paths"]["/v1/predict"]["post"]["responses"]
-    assert {"404", "409", "429"} <= set(predict)
+    assert {"404", "409", "429", "503", "504"} <= set(predict)
     assert "413" in spec["paths"]["/v1/datasets"]["post"]["responses"]
 
 

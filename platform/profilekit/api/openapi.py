@@ -23,12 +23,14 @@ ERRORS = {401: (Error, "No API key, or one the service does not know"),
           409: (ConflictError, "Taken, or not trained yet"),
           413: (Error, "The upload is over the size limit"),
           422: (InvalidError, "The request is wrong: fields, rows or profiles named"),
-          429: (Error, "Busy: try again after Retry-After seconds")}
+          429: (Error, "Busy: try again after Retry-After seconds"),
+          503: (Error, "This replica cannot serve now: its model or a pool's stored bytes cannot be loaded"),
+          504: (Error, "The request's timeout_ms passed while its rows waited (they were not computed)")}
 
 
 def error_statuses(method: str, path: str) -> list[int]:
     """The error answers an operation may give: every /v1 operation 401 and 422; ids 404; creating a
-    profile 409; keys (admins only) 403; uploads 413; predictions 404, 409 and 429."""
+    profile 409; keys (admins only) 403; uploads 413; predictions 404, 409, 429, 503 and 504."""
     statuses = [401, 422]
     if "{" in path:
         statuses.append(404)
@@ -39,7 +41,7 @@ def error_statuses(method: str, path: str) -> list[int]:
     if method == "post" and path.endswith(("/examples", "/datasets")):
         statuses.append(413)
     if (method, path) == ("post", "/v1/predict"):
-        statuses += [404, 409, 429]
+        statuses += [404, 409, 429, 503, 504]
     return sorted(set(statuses))
 
 
