@@ -21,7 +21,9 @@ RANDOM = {"`xpeft_hard`, random pool (the default)": [("xpeft_hard", {})],
 WARM = {"`xpeft_hard`, warm pool, `head=shared` (its label prior on)": [("xpeft_hard", {"head": "shared"})],
         "`xpeft_hard`, warm pool, `head=shared`, `layer_norm=false`": [
             ("xpeft_hard", {"head": "shared", "layer_norm": False})],
-        "the same with `prior=false`": [("xpeft_hard", {"head": "shared", "layer_norm": False, "prior": False})]}
+        "the same with `prior=false`": [("xpeft_hard", {"head": "shared", "layer_norm": False, "prior": False})],
+        "`xpeft_hard`, warm pool, `head=shared`, `layer_norm=false`, `head_delta_rank=1`, `stored_dtype=float16`": [
+            ("xpeft_hard", {"head": "shared", "layer_norm": False, "head_delta_rank": 1, "stored_dtype": "float16"})]}
 
 
 def readme_table() -> dict[str, tuple[str, str]]:
