@@ -4,6 +4,7 @@ loaded at start-up when `preload_model` is on (the default), else on the first p
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -37,6 +38,17 @@ class FastJSONResponse(JSONResponse):
 class AsciiJSONResponse(JSONResponse):
     def render(self, content) -> bytes:
         return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode()
+
+
+def finite(value):
+    """`value` with every float that JSON cannot carry (NaN, ±Infinity) as its name, a string."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [finite(item) for item in value]
+    return value
 
 
 def error_response(exc: ProfilekitError) -> JSONResponse:
@@ -132,7 +144,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
-        # FastAPI's answer, ASCII-escaped: echoing a lone surrogate ("\ud800" is valid JSON) cannot fail
-        return AsciiJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
+        # FastAPI's answer, ASCII-escaped: echoing a lone surrogate ("\ud800" is valid JSON) cannot fail,
+        # nor echoing the NaN or Infinity (1e400) Python's JSON reader takes as a number
+        return AsciiJSONResponse({"detail": finite(jsonable_encoder(exc.errors()))}, status_code=422)
 
     return app
