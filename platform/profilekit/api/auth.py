@@ -8,6 +8,7 @@ a client key belongs to exactly one tenant and sees only that tenant's data."""
 from __future__ import annotations
 
 import hashlib
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
@@ -54,8 +55,9 @@ def check_key_request(*, tenant: str | None, role: str) -> str:
 
 
 def check_rate(rows_per_second: float | None) -> None:
-    if rows_per_second is not None and not rows_per_second > 0:
-        raise ConfigError(f"rows_per_second must be above 0 (or none for the server's default), got {rows_per_second}")
+    if rows_per_second is not None and not 0 < rows_per_second < math.inf:
+        raise ConfigError(f"rows_per_second must be above 0 and finite (or none for the server's default), "
+                          f"got {rows_per_second}")
 
 
 def create_key(session, *, tenant: str | None = None, role: str, name: str | None = None,
