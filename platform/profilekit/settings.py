@@ -43,7 +43,8 @@ class Settings(BaseSettings):
         "go, readable by every worker and API replica: db (chunks in the database) or s3://bucket/prefix "
         "(credentials from the standard AWS_* environment). data_dir keeps only a cache keyed by pool hash.")
     s3_endpoint_url: str | None = Field(
-        default=None, description="S3-compatible endpoint (MinIO, …) for an s3:// pool_store; None = AWS.")
+        default=None, pattern=r"^(https?://\S+)?$", description="S3-compatible endpoint (MinIO, …) for an s3:// "
+        "pool_store, http(s)://host:port; None or empty = AWS.")
     pool_chunk_bytes: int = Field(
         default=8 * 2**20, ge=1, le=256 * 2**20, description="Size of the database chunks a pool is stored in "
         "(each row stays far below PostgreSQL's 1 GB value limit, so a pool of several GB fits).")
