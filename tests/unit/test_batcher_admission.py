@@ -44,3 +44,16 @@ def test_admission_by_expected_wait_and_retry_after_from_the_backlog():
         other.close()
     assert retry_after == 4  # the 30 waiting rows and the one in flight at 10 rows/s: 3.1 s
     assert first == ["a"] and second == 30
+
+
+@pytest.mark.parametrize(("setting", "value"), [("max_batch_size", 0), ("max_batch_size", -1),
+                                                ("max_queue_rows", 0), ("max_wait_ms", -1), ("max_length", 0)])
+def test_serving_settings_a_batcher_cannot_work_with_refuse_to_start(monkeypatch, setting, value):
+    """A forward of at most 0 rows took nothing, for ever: the batcher's thread spun and every prediction hung."""
+    from pydantic import ValidationError
+
+    from profilekit.settings import Settings
+
+    monkeypatch.setenv(f"PROFILEKIT_{setting.upper()}", str(value))
+    with pytest.raises(ValidationError, match=setting):
+        Settings()
