@@ -42,7 +42,7 @@ bench: $(VENV)/.installed
 # latency under load (#15): locust headless, 64 clients posting 1-8 rows for 60 s, against a fresh embedded
 # instance, or against URL with KEY (`make load URL=http://host:8000 KEY=pk_...`)
 load: $(VENV)/.installed
-	PYTHONPATH=platform:. $(PY) -m bench.load $(if $(URL),--url $(URL) --key $(KEY))
+	PYTHONPATH=platform:. $(PY) -m bench.load $(if $(URL),--url $(URL) $(if $(KEY),--key $(KEY)))
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check platform workers tests bench

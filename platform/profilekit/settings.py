@@ -17,7 +17,7 @@ class Settings(BaseSettings):
     )
     device: str = Field(default="cpu", description="torch device for the engine: cpu, cuda, cuda:1, …")
     dtype: str = Field(default="float32", description="float32, float16 or bfloat16 for the frozen backbone.")
-    max_length: int = Field(default=128, description="Token limit per input text.")
+    max_length: int = Field(default=128, ge=1, description="Token limit per input text.")
     data_dir: Path = Field(default=Path("data"), description="Folder of the embedded default's files.")
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; None = SQLite in data_dir (embedded default). "
@@ -43,7 +43,8 @@ class Settings(BaseSettings):
         "go, readable by every worker and API replica: db (chunks in the database) or s3://bucket/prefix "
         "(credentials from the standard AWS_* environment). data_dir keeps only a cache keyed by pool hash.")
     s3_endpoint_url: str | None = Field(
-        default=None, description="S3-compatible endpoint (MinIO, …) for an s3:// pool_store; None = AWS.")
+        default=None, pattern=r"^(https?://\S+)?$", description="S3-compatible endpoint (MinIO, …) for an s3:// "
+        "pool_store, http(s)://host:port; None or empty = AWS.")
     pool_chunk_bytes: int = Field(
         default=8 * 2**20, ge=1, le=256 * 2**20, description="Size of the database chunks a pool is stored in "
         "(each row stays far below PostgreSQL's 1 GB value limit, so a pool of several GB fits).")
@@ -51,9 +52,9 @@ class Settings(BaseSettings):
     preload_model: bool = Field(
         default=True, description="Load the backbone when the API starts; off: on the first prediction "
         "(an API process that only onboards and queues jobs then never imports torch).")
-    max_batch_size: int = Field(default=64, description="Rows per forward formed by the dynamic batcher.")
-    max_wait_ms: float = Field(default=5.0, description="How long a request waits for company in a batch.")
-    max_queue_rows: int = Field(default=4096, description="Rows waiting in the batcher before 429s.")
+    max_batch_size: int = Field(default=64, ge=1, description="Rows per forward formed by the dynamic batcher.")
+    max_wait_ms: float = Field(default=5.0, ge=0, description="How long a request waits for company in a batch.")
+    max_queue_rows: int = Field(default=4096, ge=1, description="Rows waiting in the batcher before 429s.")
     max_queue_seconds: float = Field(
         default=1.0, gt=0, description="Longest expected wait in the batcher's queue (its backlog at the "
         "measured rows/s) a prediction is admitted with; beyond it 429 with a Retry-After of the backlog.")

@@ -3,16 +3,28 @@
 
 from __future__ import annotations
 
-from bench.load import remote_profiles, run_locust
+import pytest
+
+from bench.load import check_statuses, remote_profiles, run_locust
 
 
 def test_locust_scenario_predicts_against_a_served_instance(server, tmp_path):
     profile, _ = server.trained_profile("load")
     server.http(server.client).post("/v1/profiles", json={"external_id": "untrained"}).raise_for_status()
     assert remote_profiles(server.url, server.client, 10) == [profile]  # what `make load URL=… KEY=…` draws from
-    summary = run_locust(server.url, server.client, [profile], ["the senate passed the budget", "a late goal"],
-                         users=4, spawn_rate=4, seconds=3, folder=tmp_path)
+    summary = run_locust(server.url + "/", server.client, [profile], ["the senate passed the budget", "a late goal"],
+                         users=4, spawn_rate=4, seconds=3, folder=tmp_path)  # a URL as a browser shows it
     statuses = {int(code): n for code, n in summary["statuses"].items()}
     assert statuses.get(200, 0) > 0, statuses
     assert set(statuses) <= {200, 429}, statuses
     assert len(summary["admitted_ms"]) == statuses[200]
+
+
+def test_make_load_stops_with_a_message_for_a_wrong_key_an_unreachable_url_or_404s(server):
+    with pytest.raises(SystemExit, match="refused to list the key's profiles: 401"):
+        remote_profiles(server.url, "pk_not_a_key", 10)
+    with pytest.raises(SystemExit, match="cannot reach http://127.0.0.1:1"):
+        remote_profiles("http://127.0.0.1:1", server.client, 10)
+    check_statuses({200: 5, 429: 7})
+    with pytest.raises(SystemExit, match="other than 200 or 429 under load: 404:3"):
+        check_statuses({404: 3})

@@ -100,3 +100,20 @@ def test_an_endless_rate_is_refused_not_stored_unlimited_and_listed_as_the_defau
     assert cli(["keys", "create", "--rows-per-second", "inf"]) == 2
     with server.runtime.sessions() as session:
         assert session.scalars(select(ApiKey.rows_per_second).where(ApiKey.rows_per_second.is_not(None))).all() == []
+
+
+def test_a_tiny_rate_asks_for_a_day_at_most_and_never_fails():
+    limit = RowRateLimit(default_rate=None, burst_seconds=2.0, clock=Clock())
+    limit.take("k", 1, rate=1e-320)  # a full bucket admits one request
+    tiny = refused(limit, "k", 1, rate=1e-320)  # its wait overflows a float
+    assert tiny.status_code == 429 and tiny.headers["Retry-After"] == "86400"
+
+
+def test_an_infinite_or_nan_limit_is_refused_by_the_command_line(server, cli, capsys):
+    with server.runtime.sessions() as session:
+        client_id = find_key(session, server.client).id
+    for value in ("inf", "1e400", "nan"):
+        assert cli(["keys", "limit", client_id, "--rows-per-second", value]) == 2
+        assert "rows_per_second must be above 0 and finite" in capsys.readouterr().err
+    with server.http(server.admin) as admin:
+        assert all(k["rows_per_second"] is None for k in admin.get("/v1/keys").json())

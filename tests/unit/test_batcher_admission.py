@@ -61,3 +61,16 @@ def test_a_failing_batch_observer_does_not_stop_the_batcher():
         assert asyncio.run(scenario()) == ([2, 4], [6])
     finally:
         batcher.close()
+
+
+@pytest.mark.parametrize(("setting", "value"), [("max_batch_size", 0), ("max_batch_size", -1),
+                                                ("max_queue_rows", 0), ("max_wait_ms", -1), ("max_length", 0)])
+def test_serving_settings_a_batcher_cannot_work_with_refuse_to_start(monkeypatch, setting, value):
+    """A forward of at most 0 rows took nothing, for ever: the batcher's thread spun and every prediction hung."""
+    from pydantic import ValidationError
+
+    from profilekit.settings import Settings
+
+    monkeypatch.setenv(f"PROFILEKIT_{setting.upper()}", str(value))
+    with pytest.raises(ValidationError, match=setting):
+        Settings()

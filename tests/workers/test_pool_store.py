@@ -203,6 +203,10 @@ def test_the_pool_store_setting_is_checked():
     with pytest.raises(ValidationError, match="pool_store"):
         Settings(pool_store="/mnt/pools")
     assert Settings(pool_store="s3://bucket").pool_store == "s3://bucket"
+    for endpoint in ("not a url", "minio:9000", "ftp://minio:9000"):  # boto3's "Invalid endpoint" only at a build
+        with pytest.raises(ValidationError, match="s3_endpoint_url"):
+            Settings(s3_endpoint_url=endpoint)
+    assert Settings(s3_endpoint_url="http://minio:9000").s3_endpoint_url == "http://minio:9000"
 
 
 # ---- two worker processes and a serving process, three data_dirs ---------------------------------------

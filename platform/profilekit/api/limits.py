@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from fastapi import HTTPException
 
+MAX_RETRY_AFTER = 86_400  # seconds: the longest Retry-After a 429 of the rate limit asks for
 UPLOAD_PATHS = re.compile(r"/v1/(datasets|profiles/[^/]+/examples)/?")
 
 
@@ -91,7 +92,8 @@ class RowRateLimit:
             if bucket.tokens >= needed:
                 bucket.tokens -= rows
                 return
-            retry_after = max(1, math.ceil((needed - bucket.tokens) / rate))
+            # at a tiny rate the wait overflows a float: a day at most, when the client asks again
+            retry_after = max(1, math.ceil(min(MAX_RETRY_AFTER, (needed - bucket.tokens) / rate)))
         raise HTTPException(429, f"rate limit: this key may send {rate:g} rows/s (bursts of {capacity:g} rows); "
                             f"{rows} rows now would exceed it, retry in {retry_after} s",
                             headers={"Retry-After": str(retry_after)})

@@ -3,6 +3,7 @@ JSON shapes of error answers."""
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timezone
 from typing import Annotated, Literal
 
@@ -12,9 +13,12 @@ from profilekit.data.rows import MAX_NAME, lone_surrogate
 from profilekit.jobs import Promotion, TrainConfig
 
 
-def unusable_string(value, where: str = "body") -> str | None:
-    """Where and why a string of a JSON body cannot be used, or None: JSON may carry "\\ud800" (no UTF-8
-    store or tokenizer takes it) and "\\u0000" (PostgreSQL text holds no NUL; SQLite would keep it)."""
+def unusable_value(value, where: str = "body") -> str | None:
+    """Where and why a value of a JSON body cannot be used, or None: JSON may carry "\\ud800" (no UTF-8
+    store or tokenizer takes it) and "\\u0000" (PostgreSQL text holds no NUL; SQLite would keep it), and
+    Python's reader takes NaN, Infinity and numbers too large for a float (1e400) as numbers."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"{where} is {value}, not a finite number"
     if isinstance(value, str):
         if "\x00" in value:
             return f"{where} contains a NUL character (\\u0000)"
@@ -23,12 +27,12 @@ def unusable_string(value, where: str = "body") -> str | None:
         return None
     if isinstance(value, dict):
         for key, item in value.items():
-            problem = unusable_string(key, f"{where} (a key)") or unusable_string(item, f"{where}.{key}")
+            problem = unusable_value(key, f"{where} (a key)") or unusable_value(item, f"{where}.{key}")
             if problem:
                 return problem
     if isinstance(value, list):
         for index, item in enumerate(value):
-            problem = unusable_string(item, f"{where}[{index}]")
+            problem = unusable_value(item, f"{where}[{index}]")
             if problem:
                 return problem
     return None
@@ -36,12 +40,13 @@ def unusable_string(value, where: str = "body") -> str | None:
 
 class RequestBody(BaseModel):
     """A JSON request body: refused (422, naming the field) when any string in it holds a NUL or a lone
-    surrogate, so nothing the client sends is stored on one database and refused by another."""
+    surrogate, or any number is not finite, so nothing the client sends is stored on one database and
+    refused by another."""
 
     @model_validator(mode="before")
     @classmethod
-    def _usable_strings(cls, data):
-        problem = unusable_string(data)
+    def _usable_values(cls, data):
+        problem = unusable_value(data)
         if problem:
             raise ValueError(problem)
         return data

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from profilekit.cli.common import table
 from profilekit.settings import get_settings
 
@@ -31,8 +33,9 @@ def build(args) -> int:
                 repo.get_profile(session, profile_id=pid, tenant=args.tenant)
         else:
             ids = repo.largest_profiles(session, tenant=args.tenant, count=args.largest)
+        train = {"epochs": args.epochs} if args.epochs is not None else {}
         job = create_pool_job(session, profile_ids=ids, tenant=args.tenant, name=args.name,
-                              set_default=args.set_default, train={"epochs": args.epochs} if args.epochs else {})
+                              set_default=args.set_default, train=train)
         session.commit()
         job_id = job.id
     enqueue(make_celery(settings), job_id)
@@ -81,7 +84,8 @@ def set_default(args) -> int:
         if args.pool == "random":
             chosen = None
         else:
-            matches = list(session.scalars(select(Pool.pool_hash).where(Pool.pool_hash.startswith(args.pool))))
+            matches = list(session.scalars(select(Pool.pool_hash)
+                                           .where(Pool.pool_hash.startswith(args.pool, autoescape=True))))
             if len(matches) != 1:
                 raise NotFound(f"{len(matches)} pools start with {args.pool!r}; give more of the hash")
             chosen = matches[0]
@@ -91,17 +95,28 @@ def set_default(args) -> int:
     return 0
 
 
+def bounded(low: int, high: int):
+    """An argparse type: an integer in [low, high], the bounds POST /v1/pools keeps (argparse names the flag)."""
+    def integer(text: str) -> int:
+        value = int(text)
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be {low} to {high}, got {value}")
+        return value
+
+    return integer
+
+
 def add_commands(commands) -> None:
     p = commands.add_parser("pools", help="warm pools built from a tenant's profiles")
     sub = p.add_subparsers(dest="pools_command", required=True)
     b = sub.add_parser("build", help="build a warm pool from a tenant's profiles with the most data")
     b.add_argument("--tenant", default="default")
-    b.add_argument("--largest", type=int, default=100, help="the tenant's profiles with most examples (N)")
+    b.add_argument("--largest", type=bounded(2, 1000), default=100, help="the tenant's profiles with most examples (N)")
     b.add_argument("--profiles", nargs="+", help="these profile ids instead")
     b.add_argument("--data", help="onboard this file's authors into the tenant first, and build from them")
     b.add_argument("--min-rows", type=int, default=20, help="with --data: authors with at least this many rows")
     b.add_argument("--name")
-    b.add_argument("--epochs", type=int, default=None)
+    b.add_argument("--epochs", type=bounded(1, 500), default=None)
     b.add_argument("--set-default", action="store_true", help="make it the tenant's default pool once built")
     b.add_argument("--wait", action="store_true", help="show progress until the job ends")
     b.add_argument("--no-worker", action="store_true", help="embedded mode: do not start a worker for --wait")

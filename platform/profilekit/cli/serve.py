@@ -31,6 +31,7 @@ def serve(args) -> int:
     import uvicorn
 
     from profilekit.api.app import create_app
+    from profilekit.api.runtime import Runtime
     from profilekit.api.server import DrainingServer
     from profilekit.cli.key_commands import bootstrap_admin
     from profilekit.cli.store_commands import _start_embedded_worker, stop_embedded_worker
@@ -40,6 +41,13 @@ def serve(args) -> int:
     upgrade(settings.resolved_database_url)
     bootstrap_admin(settings)
     key = admin_key_for_embedded(settings) if settings.embedded else None
+    runtime = Runtime(settings)
+    try:
+        if settings.preload_model:  # before uvicorn: pins it cannot honour stop here with one line naming the
+            _ = runtime.serving  # setting (ServingConfigError, exit status 2), not a startup traceback
+    except BaseException:
+        runtime.close()
+        raise
     worker = _start_embedded_worker() if settings.embedded and not args.no_worker else None
     ready = threading.Event()
 
@@ -55,7 +63,7 @@ def serve(args) -> int:
             ready.set()
 
     server_address: list = []
-    app = create_app(settings)
+    app = create_app(settings, runtime=runtime)
     config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning",
                             timeout_graceful_shutdown=settings.shutdown_timeout_seconds)
     server = Server(config, draining=app.state.draining, drain_seconds=settings.drain_seconds)
@@ -68,6 +76,7 @@ def serve(args) -> int:
     finally:
         if worker is not None:
             stop_embedded_worker(worker)
+        runtime.close()
     print("profilekit stopped", flush=True)
     return 0
 

@@ -176,7 +176,7 @@ class PoolBlobs:
         if self._s3 is None:
             import boto3
 
-            self._s3 = boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url)
+            self._s3 = boto3.client("s3", endpoint_url=self.settings.s3_endpoint_url or None)
         return self._s3
 
 

@@ -9,6 +9,7 @@ from dataclasses import asdict
 from datetime import timedelta
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, defer
 
@@ -62,18 +63,17 @@ def tenant_pool(session: Session, *, tenant: str) -> str | None:
 
 
 def set_tenant_pool(session: Session, *, tenant: str, pool_hash: str | None) -> None:
-    """Make a registered pool the tenant's default (None: back to the random default)."""
-    row = session.get(TenantPool, tenant)
+    """Make a registered pool the tenant's default (None: back to the random default). One statement each
+    way, an upsert or a delete, so requests setting the same tenant's default at once never trip over a
+    row another one inserted or removed: the last to commit wins."""
     if pool_hash is None:
-        if row is not None:
-            session.delete(row)
+        session.execute(delete(TenantPool).where(TenantPool.tenant == tenant))
         return
     get_pool(session, pool_hash=pool_hash)
-    if row is None:
-        session.add(TenantPool(tenant=tenant, pool_hash=pool_hash))
-    else:
-        row.pool_hash = pool_hash
-    session.flush()
+    insert = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[session.get_bind().dialect.name]
+    session.execute(insert(TenantPool).values(tenant=tenant, pool_hash=pool_hash, updated_at=now())
+                    .on_conflict_do_update(index_elements=[TenantPool.tenant],
+                                           set_={"pool_hash": pool_hash, "updated_at": now()}))
 
 
 def pool_defaults(session: Session) -> dict[str, list[str]]:
