@@ -84,7 +84,7 @@ def test_a_number_beyond_any_float_is_a_422_naming_the_field(server, number):
     with server.http(server.client) as http:
         answer = http.post("/v1/predict", content=body, headers={"Content-Type": "application/json"})
     assert answer.status_code == 422, answer.text
-    assert answer.json()["detail"][0]["loc"] == ["body", "timeout_ms"]
+    assert "timeout_ms is" in answer.json()["detail"][0]["msg"] and "not a finite number" in answer.text
 
 
 def test_unknown_job_state_and_empty_lamp_questions_are_422(server):

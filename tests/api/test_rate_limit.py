@@ -92,7 +92,7 @@ def test_an_endless_rate_is_refused_not_stored_unlimited_and_listed_as_the_defau
     with server.http(server.admin) as admin:
         endless = admin.post("/v1/keys", content='{"tenant": "acme", "rows_per_second": 1e999}',
                              headers={"Content-Type": "application/json"})
-    assert endless.status_code == 422 and endless.json()["detail"][0]["loc"] == ["body", "rows_per_second"]
+    assert endless.status_code == 422 and "rows_per_second is inf" in endless.json()["detail"][0]["msg"]
     with server.runtime.sessions() as session:
         client_id = find_key(session, server.client).id
     assert cli(["keys", "limit", client_id, "--rows-per-second", "inf"]) == 2
