@@ -41,28 +41,8 @@ def fit(x, y, classes, *, start=None, only_bias=False, lr=1e-2, epochs=10, batch
         weight, bias = start[0].clone(), start[1].clone()
     weight.requires_grad_(not only_bias)
     bias.requires_grad_()
-    optimizer = torch.optim.AdamW([bias] if only_bias else [weight, bias], lr=lr, weight_decay=0.0)
-    total, step, best, bad = math.ceil(len(y) / batch) * epochs, 0, (math.inf, None), 0
-    for _ in range(epochs):
-        order = torch.randperm(len(y), generator=g)
-        for start_row in range(0, len(y), batch):
-            rows = order[start_row:start_row + batch]
-            loss = F.cross_entropy(x[rows] @ weight.T + bias, y[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            for group in optimizer.param_groups:
-                group["lr"] = lr * max(0.0, 1 - step / total)
-            optimizer.step()
-            step += 1
-        with torch.no_grad():
-            held = F.cross_entropy(holdout[0] @ weight.T + bias, holdout[1]).item()
-        if held < best[0] - 1e-7:
-            best, bad = (held, (weight.detach().clone(), bias.detach().clone())), 0
-        else:
-            bad += 1
-            if bad >= 3:
-                break
-    return best[1]
+    return train(lambda: (weight, bias), [bias] if only_bias else [weight, bias], x, y, g,
+                 lr=lr, epochs=epochs, batch=batch, holdout=holdout)
 
 
 def fit_delta(x, y, start, *, rank, lr=1e-2, epochs=10, batch=16, holdout=None, seed=0):
@@ -73,13 +53,21 @@ def fit_delta(x, y, start, *, rank, lr=1e-2, epochs=10, batch=16, holdout=None, 
     weight, bias = start[0].clone(), start[1].clone().requires_grad_()
     u = torch.zeros(weight.shape[0], rank, requires_grad=True)
     v = (torch.randn(rank, weight.shape[1], generator=g) * 0.02).requires_grad_()
-    optimizer = torch.optim.AdamW([bias, u, v], lr=lr, weight_decay=0.0)
+    return train(lambda: (weight + u @ v, bias), [bias, u, v], x, y, g, lr=lr, epochs=epochs, batch=batch,
+                 holdout=holdout)
+
+
+def train(head, params, x, y, g, *, lr, epochs, batch, holdout):
+    """`training/loop.py`'s schedule on `params`: AdamW, linear decay, rows shuffled by `g`, stopping after 3
+    epochs without a lower holdout loss. `head()` gives (weight, bias); returns those of the best epoch."""
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     total, step, best, bad = math.ceil(len(y) / batch) * epochs, 0, (math.inf, None), 0
     for _ in range(epochs):
         order = torch.randperm(len(y), generator=g)
         for start_row in range(0, len(y), batch):
             rows = order[start_row:start_row + batch]
-            loss = F.cross_entropy(x[rows] @ (weight + u @ v).T + bias, y[rows])
+            weight, bias = head()
+            loss = F.cross_entropy(x[rows] @ weight.T + bias, y[rows])
             optimizer.zero_grad()
             loss.backward()
             for group in optimizer.param_groups:
@@ -87,9 +75,10 @@ def fit_delta(x, y, start, *, rank, lr=1e-2, epochs=10, batch=16, holdout=None, 
             optimizer.step()
             step += 1
         with torch.no_grad():
-            held = F.cross_entropy(holdout[0] @ (weight + u @ v).T + bias, holdout[1]).item()
+            weight, bias = head()
+            held = F.cross_entropy(holdout[0] @ weight.T + bias, holdout[1]).item()
         if held < best[0] - 1e-7:
-            best, bad = (held, ((weight + u @ v).detach().clone(), bias.detach().clone())), 0
+            best, bad = (held, (weight.detach().clone(), bias.detach().clone())), 0
         else:
             bad += 1
             if bad >= 3:
