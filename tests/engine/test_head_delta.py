@@ -1,4 +1,4 @@
-"""A learned low-rank delta of the shared head (head_delta_rank) and float16 storage (stored_dtype):
+"""A learned low-rank delta of the shared head (head_delta_rank) and float16 / int8 storage (stored_dtype):
 what the profile learns, what it stores, and that the stored profile scores as the trained one."""
 
 import math
@@ -11,7 +11,7 @@ from profilekit.errors import ArtifactError
 from profilekit.evaluation.plan import METHODS
 from profilekit.evaluation.run import Evaluation
 from profilekit.methods.base import Artifact, EngineContext
-from profilekit.methods.xpeft.artifact import DELTA, HALF, HEADER_BYTES, hard_mask_bytes, save
+from profilekit.methods.xpeft.artifact import DELTA, HALF, HEADER_BYTES, INT8, hard_mask_bytes, save
 from profilekit.methods.xpeft.config import XPeftConfig
 from profilekit.methods.xpeft.layer import XPeftState
 from profilekit.training import evaluate, train_profiles
@@ -42,14 +42,17 @@ def test_training_learns_the_delta_and_leaves_the_shared_head_alone(tiny_backbon
         {id(state.prior), id(state.delta_u), id(state.delta_v)}
 
 
-def test_a_float16_delta_profile_loads_back_and_scores_as_trained(tiny_backbone, tiny_pool):
+@pytest.mark.parametrize("stored", ["float16", "int8"])
+def test_a_smaller_delta_profile_loads_back_and_scores_as_trained(tiny_backbone, tiny_pool, stored):
     engine, _ = warm_engine(tiny_backbone, tiny_pool)
-    data, result = trained(engine)
+    data, result = trained(engine, stored_dtype=stored)
     artifact = engine.save(result.state)
     served = engine.load(artifact.to_bytes())
-    assert served.config.head_delta_rank == 1 and served.config.stored_dtype == "float16"
+    assert served.config.head_delta_rank == 1 and served.config.stored_dtype == stored
     assert served.delta_u.dtype == torch.float32 and served.delta_v.shape == (1, 32)
     assert torch.allclose(served.delta_u, result.state.delta_u, atol=1e-3, rtol=1e-3)
+    v, largest = result.state.delta_v.detach(), result.state.delta_v.detach().abs().max()
+    assert (served.delta_v - v).abs().max() <= (largest / 254 if stored == "int8" else largest / 1000) * 1.01
     texts = data.texts[:6]
     from profilekit.training.loop import logits_of
 
@@ -71,7 +74,9 @@ def test_the_stored_bytes_add_up(tiny_backbone, tiny_pool):
              (("head_delta_rank", 1),): base + 4 * C + 1 + 4 * (C + d),
              (("head_delta_rank", 2), ("stored_dtype", "float16")): base + 2 * C + 1 + 2 * 2 * (C + d),
              (("head_delta_rank", 1), ("stored_dtype", "float16"), ("layer_norm", True)):
-                 base + 2 * C + 1 + 2 * (C + d) + 2 * 2 * L * b}
+                 base + 2 * C + 1 + 2 * (C + d) + 2 * 2 * L * b,
+             (("head_delta_rank", 2), ("stored_dtype", "int8")): base + 2 * C + 1 + 2 * 2 * C + 2 * 2 + 2 * d,
+             (("stored_dtype", "int8"),): base + 2 * C}
     for changes, size in cases.items():
         config = dict(k=3, head="shared", prior=True, layer_norm=False) | dict(changes)
         artifact = engine.save(engine.new_state("xpeft_hard", labels, **config))
@@ -87,16 +92,17 @@ def minilm_shaped_ctx(num_labels: int):
     return EngineContext("minilm-shaped", 6, 384, 1000, pool=pool, pools={pool.pool_hash: pool})
 
 
-def test_the_delta_profile_fits_in_a_kibibyte_on_minilm_with_100_adapters():
+def test_the_delta_profile_fits_in_a_kilobyte_on_minilm_with_100_adapters():
     ctx = minilm_shaped_ctx(29)  # the news authors' 29 categories: ⌈29/8⌉ = 4 bytes of scored labels
     config = XPeftConfig(**METHODS["xpeft_hard_warm_delta"].preset)
+    assert config.stored_dtype == "int8"
     sizes = {}
-    for own in (2, 5, 11, 12):
+    for own in (2, 13, 29):
         state = XPeftState(config, ctx, tuple(f"L{i}" for i in range(own)), torch.Generator().manual_seed(0))
         sizes[own] = save(state, ctx).stored_bytes
-        # header 48, masks 156, labels 4, prior 2·C, rank byte, u 2·C, v 2·384
-        assert sizes[own] == 48 + 156 + 4 + 2 * own + 1 + 2 * own + 2 * 384 == 977 + 4 * own
-    assert sizes[2] == 985 and sizes[11] == 1021 <= 1024 < sizes[12]  # ≤ 1 KiB up to 11 own labels
+        # header 48, masks 156, labels 4, prior 2·C, rank byte, u 2·C, v: one float16 scale and 384 int8
+        assert sizes[own] == 48 + 156 + 4 + 2 * own + 1 + 2 * own + 2 + 384 == 595 + 4 * own
+    assert sizes[13] == 647 and sizes[29] == 711 < 1000  # every news author (2–13 labels), even all 29
     float32 = XPeftState(XPeftConfig(**(METHODS["xpeft_hard_warm_delta"].preset | {"stored_dtype": "float32"})), ctx,
                          ("L0", "L1"), torch.Generator().manual_seed(0))
     assert save(float32, ctx).stored_bytes == 48 + 156 + 4 + 4 * 2 + 1 + 4 * (2 + 384)
@@ -105,7 +111,7 @@ def test_the_delta_profile_fits_in_a_kibibyte_on_minilm_with_100_adapters():
 def test_a_truncated_or_padded_payload_is_refused(tiny_backbone, tiny_pool):
     engine, _ = warm_engine(tiny_backbone, tiny_pool)
     artifact = engine.save(engine.new_state("xpeft_hard", ("politics", "sports"), **DELTA_1))
-    assert artifact.payload[HEADER_BYTES - 1] & (DELTA | HALF) == DELTA | HALF
+    assert artifact.payload[HEADER_BYTES - 1] & (DELTA | HALF | INT8) == DELTA | HALF
     for payload in (artifact.payload[:-1], artifact.payload[:-200], artifact.payload + b"\0\0"):
         with pytest.raises(ArtifactError):
             engine.load(Artifact(artifact.method, payload, artifact.extras))
@@ -119,6 +125,14 @@ def test_a_truncated_or_padded_payload_is_refused(tiny_backbone, tiny_pool):
     unknown[HEADER_BYTES - 1] |= 64
     with pytest.raises(ArtifactError, match="unknown flags"):
         engine.load(Artifact(artifact.method, bytes(unknown), artifact.extras))
+    int8 = engine.save(engine.new_state("xpeft_hard", ("politics", "sports"), **(DELTA_1 | {"stored_dtype": "int8"})))
+    alone = bytearray(int8.payload)
+    alone[HEADER_BYTES - 1] &= ~HALF
+    with pytest.raises(ArtifactError, match="INT8 without HALF"):
+        engine.load(Artifact(int8.method, bytes(alone), int8.extras))
+    for payload in (int8.payload[:-1], int8.payload + b"\0"):
+        with pytest.raises(ArtifactError):
+            engine.load(Artifact(int8.method, payload, int8.extras))
 
 
 @pytest.mark.parametrize("fields,named", [
@@ -126,7 +140,7 @@ def test_a_truncated_or_padded_payload_is_refused(tiny_backbone, tiny_pool):
     ({"head_delta_rank": 1, "head": "shared", "prior": False}, "head_delta_rank"),
     ({"head_delta_rank": 17, "head": "shared"}, "head_delta_rank"),
     ({"head_delta_rank": -1, "head": "shared"}, "head_delta_rank"),
-    ({"stored_dtype": "int8"}, "stored_dtype"),
+    ({"stored_dtype": "int4"}, "stored_dtype"),
 ])
 def test_invalid_configs_name_the_field(fields, named):
     with pytest.raises(ValueError, match=named):
@@ -138,9 +152,9 @@ def test_defaults_are_unchanged():
     assert config.head_delta_rank == 0 and config.stored_dtype == "float32"
 
 
-def test_an_evaluation_scores_a_float16_profile_as_stored(tiny_backbone, tiny_pool):
+def test_an_evaluation_scores_a_smaller_profile_as_stored(tiny_backbone, tiny_pool):
     engine, _ = warm_engine(tiny_backbone, tiny_pool)
-    data, result = trained(engine)
+    data, result = trained(engine, stored_dtype="int8")
     artifact = engine.save(result.state)
     fake = SimpleNamespace(engine=engine, train_config=FAST)
     scored = Evaluation._as_stored(fake, result, artifact, [data])

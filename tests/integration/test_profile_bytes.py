@@ -23,7 +23,9 @@ WARM = {"`xpeft_hard`, warm pool, `head=shared` (its label prior on)": [("xpeft_
             ("xpeft_hard", {"head": "shared", "layer_norm": False})],
         "the same with `prior=false`": [("xpeft_hard", {"head": "shared", "layer_norm": False, "prior": False})],
         "`xpeft_hard`, warm pool, `head=shared`, `layer_norm=false`, `head_delta_rank=1`, `stored_dtype=float16`": [
-            ("xpeft_hard", {"head": "shared", "layer_norm": False, "head_delta_rank": 1, "stored_dtype": "float16"})]}
+            ("xpeft_hard", {"head": "shared", "layer_norm": False, "head_delta_rank": 1, "stored_dtype": "float16"})],
+        "the same with `stored_dtype=int8`": [
+            ("xpeft_hard", {"head": "shared", "layer_norm": False, "head_delta_rank": 1, "stored_dtype": "int8"})]}
 
 
 def readme_table() -> dict[str, tuple[str, str]]:

@@ -165,10 +165,10 @@ class Evaluation:
         self.progress(name, len(results), None)
 
     def _as_stored(self, result, artifact, profiles: list[ProfileData]):
-        """The state a profile is scored with: a float16 one (stored_dtype) as its artifact loads back, its
-        holdout accuracy and macro-F1 rescored with it (in place), so they describe the stored bytes; any
-        other profile as trained."""
-        if getattr(result.state.config, "stored_dtype", "float32") != "float16":
+        """The state a profile is scored with: one stored in fewer bits (stored_dtype float16 or int8) as its
+        artifact loads back, its holdout accuracy and macro-F1 rescored with it (in place), so they describe
+        the stored bytes; any other profile as trained."""
+        if getattr(result.state.config, "stored_dtype", "float32") == "float32":
             return result.state
         state = self.engine.load(artifact)
         data = next(p for p in profiles if p.key == result.key)

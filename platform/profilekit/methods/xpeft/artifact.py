@@ -6,10 +6,12 @@ a profile is a few hundred bytes:
     labels      shared head: one bit per label of the pool's shared head (the labels it scores)
     prior       flags SHARED_HEAD and PRIOR: one float per scored label
     head delta  flag DELTA (with SHARED_HEAD and PRIOR): one byte r, then u [C, r], then v [r, d] floats
+                (with flag INT8, v is r float16 scales then r·d int8: row i is q[i] · scale[i])
     layer norm  flag LAYER_NORM: ln_weight then ln_bias, 2·L·b floats
 
 The floats after the masks are float32, or float16 with flag HALF (they load back as float32); soft
-masks stay float32. Artifacts without DELTA and HALF read exactly as before those flags existed.
+masks stay float32. INT8 comes with HALF (stored_dtype int8). Artifacts without DELTA, HALF and INT8
+read exactly as before those flags existed.
 
 A profile with its own head keeps the head and its label names in the extras (safetensors). The
 pool hash pins the backbone (a pool is built for one). Version 1 artifacts (LayerNorm, head and a
@@ -45,8 +47,9 @@ VERSION = 2
 _HEADER = struct.Struct("<4sB32sIIHB")  # magic, version, pool sha256, N, k, L, flags
 _HEADER_V1 = struct.Struct("<4sB32sIIH")  # version 1: no flags
 HEADER_BYTES = _HEADER.size
-LAYER_NORM, SHARED_HEAD, PRIOR, DELTA, HALF = 1, 2, 4, 8, 16  # flags
-KNOWN_FLAGS = LAYER_NORM | SHARED_HEAD | PRIOR | DELTA | HALF
+LAYER_NORM, SHARED_HEAD, PRIOR, DELTA, HALF, INT8 = 1, 2, 4, 8, 16, 32  # flags
+KNOWN_FLAGS = LAYER_NORM | SHARED_HEAD | PRIOR | DELTA | HALF | INT8
+STORED_FLAGS = {"float32": 0, "float16": HALF, "int8": HALF | INT8}
 
 
 def hard_mask_bytes(num_adapters: int, num_layers: int) -> int:
@@ -115,13 +118,23 @@ def _floats(tensor: torch.Tensor, dtype: torch.dtype = torch.float32) -> bytes:
     return stored.numpy().tobytes()
 
 
+def _int8_rows(tensor: torch.Tensor) -> bytes:
+    """A [r, d] block as r float16 scales (each row's largest magnitude ÷ 127), then r·d int8."""
+    rows = tensor.detach().to("cpu", torch.float32)
+    scale = (rows.abs().amax(dim=1, keepdim=True) / 127).half()
+    if not torch.isfinite(scale).all():
+        raise ValueError(f"a {tuple(rows.shape)} tensor of the profile overflows its float16 scale")
+    quantized = (rows / scale.float().clamp_min(torch.finfo(torch.float16).tiny)).round().clamp(-127, 127)
+    return scale.numpy().tobytes() + quantized.to(torch.int8).numpy().tobytes()
+
+
 def save(state: XPeftState, ctx: EngineContext) -> Artifact:
     config: XPeftConfig = state.config
     logits = state.mask_logits.detach().cpu()
     L, _, N = logits.shape
     flags = (LAYER_NORM if config.layer_norm else 0) | (SHARED_HEAD if state.shared_head else 0) | \
         (PRIOR if config.prior else 0) | \
-        (DELTA if state.delta_u is not None else 0) | (HALF if config.stored_dtype == "float16" else 0)
+        (DELTA if state.delta_u is not None else 0) | STORED_FLAGS[config.stored_dtype]
     # the prior itself is stored only with the shared head
     dtype = torch.float16 if flags & HALF else torch.float32
     if config.mask == "hard":
@@ -138,7 +151,8 @@ def save(state: XPeftState, ctx: EngineContext) -> Artifact:
     if state.prior is not None:
         payload += _floats(state.prior, dtype)
     if state.delta_u is not None:
-        payload += bytes([state.delta_u.shape[1]]) + _floats(state.delta_u, dtype) + _floats(state.delta_v, dtype)
+        v = _int8_rows(state.delta_v) if flags & INT8 else _floats(state.delta_v, dtype)
+        payload += bytes([state.delta_u.shape[1]]) + _floats(state.delta_u, dtype) + v
     if config.layer_norm:
         payload += _floats(state.ln_weight, dtype) + _floats(state.ln_bias, dtype)
     extras = b"" if state.shared_head else write_extras(head_tensors(state), {"labels": list(state.labels)})
@@ -162,6 +176,11 @@ class _Reader:
         block = self.take(self.dtype.itemsize * math.prod(shape))
         return nn.Parameter(torch.frombuffer(bytearray(block), dtype=self.dtype).reshape(shape).float())
 
+    def int8_rows(self, rows: int, width: int) -> nn.Parameter:
+        scale = torch.frombuffer(bytearray(self.take(2 * rows)), dtype=torch.float16).float().reshape(rows, 1)
+        quantized = torch.frombuffer(bytearray(self.take(rows * width)), dtype=torch.int8).reshape(rows, width)
+        return nn.Parameter(quantized.float() * scale)
+
 
 def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
     magic, version, pool_hash, n, k, layers, flags = decode_header(artifact.payload)
@@ -176,9 +195,12 @@ def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
         raise ArtifactError(f"X-PEFT payload has unknown flags {flags & ~KNOWN_FLAGS:#x}")
     if flags & DELTA and not (shared and flags & PRIOR):
         raise ArtifactError("X-PEFT payload has a head delta without the shared head and its prior")
+    if flags & INT8 and not flags & HALF:
+        raise ArtifactError("X-PEFT payload has flag INT8 without HALF")
+    stored_dtype = next(name for name, bits in STORED_FLAGS.items() if flags & (HALF | INT8) == bits)
     config = XPeftConfig(mask="hard" if magic == HARD_MAGIC else "soft", **({"k": k} if magic == HARD_MAGIC else {}),
                          layer_norm=bool(flags & LAYER_NORM), head="shared" if shared else "profile",
-                         prior=bool(flags & PRIOR), stored_dtype="float16" if flags & HALF else "float32")
+                         prior=bool(flags & PRIOR), stored_dtype=stored_dtype)
     mask_size = hard_mask_bytes(N, L) if magic == HARD_MAGIC else 2 * N * L * 4
     reader = _Reader(artifact.payload, HEADER_BYTES + mask_size, torch.float16 if flags & HALF else torch.float32)
     if shared:
@@ -199,7 +221,8 @@ def load(artifact: Artifact, ctx: EngineContext) -> XPeftState:
         if not 1 <= r <= 16:
             raise ArtifactError(f"X-PEFT payload has a head delta of rank {r}, expected 1 to 16")
         state.config = replace(config, head_delta_rank=r)
-        state.delta_u, state.delta_v = reader.floats(len(labels), r), reader.floats(r, ctx.hidden_size)
+        state.delta_u = reader.floats(len(labels), r)
+        state.delta_v = reader.int8_rows(r, ctx.hidden_size) if flags & INT8 else reader.floats(r, ctx.hidden_size)
     if config.layer_norm:
         state.ln_weight, state.ln_bias = reader.floats(L, b), reader.floats(L, b)
     if magic == HARD_MAGIC:

@@ -32,9 +32,10 @@ class XPeftConfig(MethodConfig):
                 "head_only on seeds 0 / 1, against +0.038 / +0.030 for the prior alone. Costs r·(C + d) floats; "
                 "0 (the default) stores none. At most 16."})
     stored_dtype: str = field(default="float32", metadata={
-        "help": "float32 or float16: how the artifact stores the floats after the masks (prior, head delta, "
-                "LayerNorm). float16 halves them, keeping a shared-head profile with a rank-1 delta near 1 KiB; "
-                "they load back as float32. Soft masks and an own head stay float32."})
+        "help": "float32, float16 or int8: how the artifact stores the floats after the masks (prior, head "
+                "delta, LayerNorm). float16 halves them; int8 is float16 with the head delta's v [r, d] in 8 "
+                "bits and a float16 scale per row, which keeps a shared-head profile with a rank-1 delta under "
+                "700 bytes. They load back as float32. Soft masks and an own head stay float32."})
     mask_init_std: float = field(default=0.01, metadata={"help": "Std of the initial mask logits."})
     lr: float = field(default=1e-2, metadata={"help": "Learning rate of masks and LayerNorm (paper 1e-5 is for "
                                               "GLUE-sized data and learns nothing on tens of rows)."})
@@ -56,5 +57,5 @@ class XPeftConfig(MethodConfig):
         if self.head_delta_rank and (self.head != "shared" or not self.prior):
             raise ConfigError(f"head_delta_rank={self.head_delta_rank} needs head='shared' and prior=True "
                              f"(got head={self.head!r}, prior={self.prior})")
-        if self.stored_dtype not in ("float32", "float16"):
-            raise ConfigError(f"stored_dtype must be 'float32' or 'float16', got {self.stored_dtype!r}")
+        if self.stored_dtype not in ("float32", "float16", "int8"):
+            raise ConfigError(f"stored_dtype must be 'float32', 'float16' or 'int8', got {self.stored_dtype!r}")
