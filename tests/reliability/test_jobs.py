@@ -34,8 +34,8 @@ STALE_SECONDS, RECONCILE_SECONDS = 3, 1  # the orphan timeout and the reconciler
 RESTART_STALE_SECONDS = 20
 FAST = {"PROFILEKIT_RECONCILE_SECONDS": str(RECONCILE_SECONDS), "PROFILEKIT_WORKER_HEARTBEAT_SECONDS": "0.5"}
 # long enough to be killed mid-way: through the encoder, one-row steps at lr 1e-6 (head_only on cached features
-# could end between two polls of an idle machine)
-LONG = {"epochs": 100, "patience": 100, "batch_size": 1, "min_rows": 3}
+# could end between two polls of an idle machine); the short form's job runs some seconds, the full one's a minute
+LONG = {"epochs": 100 if FULL else 25, "patience": 100, "batch_size": 1, "min_rows": 3}
 
 
 def queue_jobs(store, config, count: int, profiles_per_job: int, max_attempts: int = 3) -> list[str]:

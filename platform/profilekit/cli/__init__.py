@@ -24,6 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=str(NEWS_AUTHORS), help="LaMP-style JSONL/CSV file")
     p.add_argument("--authors", type=int, default=6, help="authors to train")
     p.add_argument("--min-rows", type=int, default=50)
+    p.add_argument("--max-rows", type=int, default=150, help="a seeded sample of at most this many rows per author "
+                   "(the largest authors have 600+; 0: all)")
     p.add_argument("--pool-size", type=int, default=100, help="N, adapters per layer")
     p.add_argument("--epochs", type=int, default=5)
     p.set_defaults(func=demo.demo)

@@ -4,6 +4,7 @@ HTTP API and runs cli/quickstart.py instead)."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -23,10 +24,14 @@ def demo(args: argparse.Namespace) -> int:
     from profilekit.settings import get_settings
     from profilekit.training import train_profiles
 
+    if args.max_rows < 0:
+        print(f"--max-rows must be 0 (all rows) or more, got {args.max_rows}", file=sys.stderr)
+        return 2
     settings = get_settings()
     torch.manual_seed(0)
     data_file = Path(args.data)
-    profiles = profiles_by_author(read_rows(data_file), min_rows=args.min_rows)[: args.authors]
+    profiles = profiles_by_author(read_rows(data_file), min_rows=args.min_rows,
+                                  max_rows=args.max_rows or None)[: args.authors]
     backbone = load_backbone(settings.backbone_path, device=settings.device, dtype=settings.dtype,
                              max_length=settings.max_length)
     pool = random_pool(PoolSpec(backbone.backbone_id, args.pool_size, backbone.num_layers, backbone.hidden_size))

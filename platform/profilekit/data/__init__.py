@@ -11,6 +11,7 @@ from profilekit.data.profiles import (
            Split,
            profile_seed,
            profiles_by_author,
+           sample_rows,
            split_profile,
            validate_profile,
 )
@@ -20,5 +21,5 @@ from profilekit.data.rows import DataError, Row, parse_rows, read_rows
 NEWS_AUTHORS = Path(__file__).resolve().parents[4] / "shared" / "data" / "news-authors" / "news_authors.jsonl"
 
 __all__ = ["MIN_ROWS", "NEWS_AUTHORS", "DataError", "LampData", "ProfileData", "Question", "Row", "Split", "parse_lamp",
-           "parse_rows", "profile_seed", "profiles_by_author", "read_lamp", "read_rows", "split_profile",
+           "parse_rows", "profile_seed", "profiles_by_author", "read_lamp", "read_rows", "sample_rows", "split_profile",
            "validate_profile"]

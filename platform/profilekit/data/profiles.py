@@ -94,11 +94,21 @@ def split_profile(labels: list[str], *, holdout_fraction: float = 0.3, seed: int
     return Split(sorted(train), sorted(holdout))
 
 
-def profiles_by_author(rows: list[Row], *, min_rows: int = MIN_ROWS) -> list[ProfileData]:
-    """One ProfileData per author with at least `min_rows` rows, largest first (ties by name)."""
+def sample_rows(rows: list[Row], cap: int | None, seed: int) -> list[Row]:
+    """A seeded random sample of at most `cap` rows, in their original order (all of them without a cap)."""
+    if cap is None or len(rows) <= cap:
+        return rows
+    keep = sorted(random.Random(seed).sample(range(len(rows)), cap))
+    return [rows[i] for i in keep]
+
+
+def profiles_by_author(rows: list[Row], *, min_rows: int = MIN_ROWS, max_rows: int | None = None) -> list[ProfileData]:
+    """One ProfileData per author with at least `min_rows` rows, largest first (ties by name); with
+    `max_rows`, a seeded sample of at most that many of each author's rows."""
     by_author: dict[str, list[Row]] = defaultdict(list)
     for row in rows:
         by_author[row.author].append(row)
     kept = [(a, r) for a, r in by_author.items() if len(r) >= min_rows]
     kept.sort(key=lambda item: (-len(item[1]), item[0]))
-    return [ProfileData(author, [r.text for r in rs], [r.label for r in rs]) for author, rs in kept]
+    sampled = [(author, sample_rows(rs, max_rows, zlib.crc32(author.encode()))) for author, rs in kept]
+    return [ProfileData(author, [r.text for r in rs], [r.label for r in rs]) for author, rs in sampled]

@@ -9,7 +9,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from profilekit.data import MIN_ROWS, ProfileData, Row, profile_seed, split_profile
+from profilekit.data import MIN_ROWS, ProfileData, Row, profile_seed, sample_rows, split_profile
 from profilekit.errors import ProfilekitError
 
 
@@ -111,13 +111,6 @@ class Plan:
     labels: tuple[str, ...]  # every category of the data (and of the pool data)
 
 
-def _sample(rows: list[Row], cap: int | None, seed: int) -> list[Row]:
-    if cap is None or len(rows) <= cap:
-        return rows
-    keep = sorted(random.Random(seed).sample(range(len(rows)), cap))
-    return [rows[i] for i in keep]
-
-
 def _by_author(rows: list[Row]) -> dict[str, list[Row]]:
     by_author: dict[str, list[Row]] = {}
     for row in rows:
@@ -126,7 +119,7 @@ def _by_author(rows: list[Row]) -> dict[str, list[Row]]:
 
 
 def _builder(author: str, rows: list[Row], config: EvalConfig) -> ProfileData:
-    sampled = _sample(rows, config.max_rows, config.pool_seed * 7919 + zlib.crc32(author.encode()))
+    sampled = sample_rows(rows, config.max_rows, config.pool_seed * 7919 + zlib.crc32(author.encode()))
     return ProfileData(author, [r.text for r in sampled], [r.label for r in sampled])
 
 
@@ -156,7 +149,7 @@ def make_plan(rows: list[Row], config: EvalConfig, pool_rows: list[Row] | None =
         if len(categories) < 2:
             skipped[author] = f"all {len(author_rows)} rows are {next(iter(categories))}"
             continue
-        sampled = _sample(author_rows, config.max_rows, config.seed * 7919 + zlib.crc32(author.encode()))
+        sampled = sample_rows(author_rows, config.max_rows, config.seed * 7919 + zlib.crc32(author.encode()))
         labels = [r.label for r in sampled]
         split = split_profile(labels, holdout_fraction=0.3, seed=profile_seed(config.seed, author))
         profiles.append(ProfileData(author, [r.text for r in sampled], labels, split=split))
