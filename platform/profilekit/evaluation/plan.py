@@ -44,6 +44,9 @@ METHODS = {m.name: m for m in [
                                                                "head_delta_rank": 1, "stored_dtype": "int8"}),
     # The same on random adapters with the warm pool's head: what the warm adapters add.
     EvalMethod("xpeft_hard_random_prior", "xpeft_hard", "random_head", {"head": "shared", "prior": True}),
+    EvalMethod("xpeft_hard_random_delta", "xpeft_hard", "random_head", {"head": "shared", "prior": True,
+                                                                        "layer_norm": False, "head_delta_rank": 1,
+                                                                        "stored_dtype": "int8"}),
     # The warm pool's adapters with the profile's own head (the pool's head is not used).
     EvalMethod("xpeft_hard_warm_own_head", "xpeft_hard", "warm", {"head": "profile", "head_init": "random"}),
     # Own head started from the warm pool's shared head and the profile's label frequencies: task model

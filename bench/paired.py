@@ -1,0 +1,56 @@
+"""Paired differences between any two methods of an evaluation folder (`profilekit eval` pairs each method
+with head_only; this pairs A with B: the best method with `global`, warm adapters with random ones).
+
+    python -m bench.paired docs/results/news-authors-crossfit xpeft_hard_warm_delta global --seeds 0,1,2
+
+For each seed alone and for the mean over the seeds (each profile's accuracy averaged over them first, as
+`profilekit eval --seeds` does): mean of A − B over the profiles both have, 95 % bootstrap interval, and
+wins / ties / losses of A."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from profilekit.evaluation.report import bootstrap_interval, mean_over_runs
+from profilekit.evaluation.results import read_results
+
+
+def paired(rows: list[dict], a: str, b: str) -> dict | None:
+    """A − B over the profiles with results for both, or None when there are none."""
+    accuracy = {(r["method"], r["profile"]): float(r["accuracy"]) for r in rows}
+    profiles = sorted({p for m, p in accuracy if m == a} & {p for m, p in accuracy if m == b})
+    if not profiles:
+        return None
+    diffs = [accuracy[a, p] - accuracy[b, p] for p in profiles]
+    low, high = bootstrap_interval(diffs)
+    return {"profiles": len(profiles), "mean": sum(diffs) / len(diffs), "low": low, "high": high,
+            "wins": sum(d > 0 for d in diffs), "ties": sum(d == 0 for d in diffs), "losses": sum(d < 0 for d in diffs)}
+
+
+def text(figure: dict | None) -> str:
+    if figure is None:
+        return "no profile has both"
+    return (f"{figure['mean']:+.3f} ({figure['low']:+.3f}…{figure['high']:+.3f}), "
+            f"{figure['wins']} / {figure['ties']} / {figure['losses']} over {figure['profiles']} profiles")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.paired", description=__doc__.split("\n\n")[0])
+    p.add_argument("folder", type=Path, help="an evaluation's --out")
+    p.add_argument("a")
+    p.add_argument("b")
+    p.add_argument("--seeds", help="comma-separated: the folder's seed-N runs (default: the folder itself)")
+    args = p.parse_args(argv)
+    if not args.seeds:
+        print(f"{args.a} − {args.b}: {text(paired(read_results(args.folder / 'results.csv'), args.a, args.b))}")
+        return 0
+    runs = [read_results(args.folder / f"seed-{s.strip()}" / "results.csv") for s in args.seeds.split(",")]
+    for seed, rows in zip(args.seeds.split(","), runs, strict=True):
+        print(f"seed {seed.strip()}: {args.a} − {args.b}: {text(paired(rows, args.a, args.b))}")
+    print(f"mean over seeds {args.seeds}: {args.a} − {args.b}: {text(paired(mean_over_runs(runs), args.a, args.b))}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,28 @@
+"""bench.paired: A − B per profile, only over profiles both methods have, per seed and over the seeds."""
+
+from bench.paired import main, paired
+from profilekit.evaluation.results import append_results
+
+
+def record(profile: str, method: str, accuracy: float) -> dict:
+    return {"profile": profile, "method": method, "accuracy": accuracy, "macro_f1": 0, "train_seconds": 1,
+            "trainable_params": 1, "stored_bytes": 1, "n_train": 10, "n_holdout": 4}
+
+
+def test_pairs_only_profiles_both_methods_have_and_averages_seeds_first(tmp_path, capsys):
+    seeds = {0: {"ann": (0.75, 0.5), "bo": (0.5, 0.5), "cy": (0.25, 0.5)},
+             1: {"ann": (0.5, 0.5), "bo": (1.0, 0.5), "cy": (0.25, 0.5)}}
+    for seed, scores in seeds.items():
+        (tmp_path / f"seed-{seed}").mkdir()
+        append_results(tmp_path / f"seed-{seed}" / "results.csv",
+                       [record(p, m, a) for p, pair in scores.items() for m, a in zip(("A", "B"), pair)] +
+                       [record("dee", "A", 1.0)])  # no B: not paired
+    figure = paired([record(p, m, a) for p, pair in seeds[0].items() for m, a in zip(("A", "B"), pair)], "A", "B")
+    assert figure["profiles"] == 3 and (figure["wins"], figure["ties"], figure["losses"]) == (1, 1, 1)
+    assert abs(figure["mean"]) < 1e-12 and figure["low"] <= 0 <= figure["high"]
+    assert main([str(tmp_path), "A", "B", "--seeds", "0,1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].startswith("seed 1: A − B: +0.083") and "1 / 1 / 1 over 3 profiles" in out[1]
+    # ann +0.125, bo +0.25, cy −0.25 averaged over the seeds: mean +0.042, 2 wins, 1 loss
+    assert out[2].startswith("mean over seeds 0,1: A − B: +0.042") and "2 / 0 / 1 over 3 profiles" in out[2]
+    assert paired([record("ann", "A", 1.0)], "A", "B") is None
