@@ -152,6 +152,13 @@ def test_resuming_with_other_settings_is_refused(tiny_backbone, tokenizer, tmp_p
         run(fresh_backbone(tokenizer), tmp_path, methods=("head_only",), epochs=2)
 
 
+def test_a_folder_remembers_every_method_it_was_asked_for(tiny_backbone, tokenizer, tmp_path):
+    run(tiny_backbone, tmp_path, methods=("head_only", "global"))
+    run(fresh_backbone(tokenizer), tmp_path, methods=("global", "xpeft_hard"))
+    assert json.loads((tmp_path / "config.json").read_text())["methods"] == ["head_only", "global", "xpeft_hard"]
+    assert {r["method"] for r in read_results(tmp_path / "results.csv")} == {"head_only", "global", "xpeft_hard"}
+
+
 def test_bad_method_settings_fail_before_training(tiny_backbone, tmp_path):
     with pytest.raises(EvalError, match="unknown methods"):
         EvalConfig(data=str(NEWS), methods=("xpeft_huge",))

@@ -24,7 +24,10 @@ from profilekit.training import Progress, accuracy, build_warm_pool, evaluate, m
 
 
 def _check_resume(out: Path, config: EvalConfig) -> None:
+    """Refuse a folder run with other settings; record the settings and every method the folder has
+    been asked for (a command that adds one method keeps the others' names)."""
     saved = out / "config.json"
+    methods = list(config.methods)
     if saved.is_file() and read_results(out / "results.csv"):  # without results there is nothing to keep
         before = json.loads(saved.read_text())
         now = json.loads(json.dumps(config.fingerprint()))
@@ -32,7 +35,8 @@ def _check_resume(out: Path, config: EvalConfig) -> None:
         if changed:
             raise EvalError(f"{out} holds a run with other settings ({', '.join(changed)}); "
                             "use another --out or the same settings to resume it")
-    saved.write_text(json.dumps(config.fingerprint() | {"methods": list(config.methods)}, indent=1))
+        methods = before.get("methods", []) + [m for m in methods if m not in before.get("methods", [])]
+    saved.write_text(json.dumps(config.fingerprint() | {"methods": methods}, indent=1))
 
 
 WARM_KINDS = ("warm", "random_head")  # pools that depend on the profile's fold
