@@ -25,6 +25,7 @@ class EvalMethod:
     preset: dict = field(default_factory=dict)  # config fields fixed by this evaluation name
 
 
+DELTA_PRESET = {"head": "shared", "prior": True, "layer_norm": False, "head_delta_rank": 1, "stored_dtype": "int8"}
 METHODS = {m.name: m for m in [
     EvalMethod("head_only", "head_only"),
     EvalMethod("single_adapter", "single_adapter"),
@@ -40,13 +41,10 @@ METHODS = {m.name: m for m in [
                                                                     "layer_norm": False}),
     # The ≤ 1 KB candidate: the bare profile plus a rank-1 delta of the shared head, stored in float16 and
     # the delta's d-sized row in int8 (595 + 4·C bytes on MiniLM with N=100).
-    EvalMethod("xpeft_hard_warm_delta", "xpeft_hard", "warm", {"head": "shared", "prior": True, "layer_norm": False,
-                                                               "head_delta_rank": 1, "stored_dtype": "int8"}),
+    EvalMethod("xpeft_hard_warm_delta", "xpeft_hard", "warm", DELTA_PRESET),
     # The same on random adapters with the warm pool's head: what the warm adapters add.
     EvalMethod("xpeft_hard_random_prior", "xpeft_hard", "random_head", {"head": "shared", "prior": True}),
-    EvalMethod("xpeft_hard_random_delta", "xpeft_hard", "random_head", {"head": "shared", "prior": True,
-                                                                        "layer_norm": False, "head_delta_rank": 1,
-                                                                        "stored_dtype": "int8"}),
+    EvalMethod("xpeft_hard_random_delta", "xpeft_hard", "random_head", DELTA_PRESET),
     # The warm pool's adapters with the profile's own head (the pool's head is not used).
     EvalMethod("xpeft_hard_warm_own_head", "xpeft_hard", "warm", {"head": "profile", "head_init": "random"}),
     # Own head started from the warm pool's shared head and the profile's label frequencies: task model

@@ -35,7 +35,8 @@ def _check_resume(out: Path, config: EvalConfig) -> None:
         if changed:
             raise EvalError(f"{out} holds a run with other settings ({', '.join(changed)}); "
                             "use another --out or the same settings to resume it")
-        methods = before.get("methods", []) + [m for m in methods if m not in before.get("methods", [])]
+        known = before.get("methods", [])
+        methods = known + [m for m in methods if m not in known]
     saved.write_text(json.dumps(config.fingerprint() | {"methods": methods}, indent=1))
 
 
