@@ -42,12 +42,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("b")
     p.add_argument("--seeds", help="comma-separated: the folder's seed-N runs (default: the folder itself)")
     args = p.parse_args(argv)
+    seeds = [s.strip() for s in args.seeds.split(",")] if args.seeds else [None]
+    files = [args.folder / (f"seed-{s}" if s is not None else "") / "results.csv" for s in seeds]
+    missing = [str(f) for f in files if not f.is_file()]
+    if missing:
+        p.error(f"no results at {', '.join(missing)}")
+    runs = [read_results(f) for f in files]
+    unknown = [m for m in (args.a, args.b) if not any(r["method"] == m for rows in runs for r in rows)]
+    if unknown:
+        p.error(f"no results for {', '.join(unknown)}; the folder has "
+                f"{', '.join(sorted({r['method'] for rows in runs for r in rows}))}")
     if not args.seeds:
-        print(f"{args.a} − {args.b}: {text(paired(read_results(args.folder / 'results.csv'), args.a, args.b))}")
+        print(f"{args.a} − {args.b}: {text(paired(runs[0], args.a, args.b))}")
         return 0
-    runs = [read_results(args.folder / f"seed-{s.strip()}" / "results.csv") for s in args.seeds.split(",")]
-    for seed, rows in zip(args.seeds.split(","), runs, strict=True):
-        print(f"seed {seed.strip()}: {args.a} − {args.b}: {text(paired(rows, args.a, args.b))}")
+    for seed, rows in zip(seeds, runs, strict=True):
+        print(f"seed {seed}: {args.a} − {args.b}: {text(paired(rows, args.a, args.b))}")
     print(f"mean over seeds {args.seeds}: {args.a} − {args.b}: {text(paired(mean_over_runs(runs), args.a, args.b))}")
     return 0
 

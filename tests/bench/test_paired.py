@@ -1,5 +1,7 @@
 """bench.paired: A − B per profile, only over profiles both methods have, per seed and over the seeds."""
 
+import pytest
+
 from bench.paired import main, paired
 from profilekit.evaluation.results import append_results
 
@@ -26,3 +28,14 @@ def test_pairs_only_profiles_both_methods_have_and_averages_seeds_first(tmp_path
     # ann +0.125, bo +0.25, cy −0.25 averaged over the seeds: mean +0.042, 2 wins, 1 loss
     assert out[2].startswith("mean over seeds 0,1: A − B: +0.042") and "2 / 0 / 1 over 3 profiles" in out[2]
     assert paired([record("ann", "A", 1.0)], "A", "B") is None
+
+
+def test_a_missing_seed_or_an_unknown_method_is_named(tmp_path, capsys):
+    (tmp_path / "seed-0").mkdir()
+    append_results(tmp_path / "seed-0" / "results.csv", [record("ann", "A", 1.0), record("ann", "B", 0.5)])
+    with pytest.raises(SystemExit) as exit_:
+        main([str(tmp_path), "A", "B", "--seeds", "0,7"])
+    assert exit_.value.code == 2 and "seed-7" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(tmp_path), "A", "Bee", "--seeds", "0"])
+    assert "no results for Bee; the folder has A, B" in capsys.readouterr().err
