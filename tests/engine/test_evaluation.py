@@ -191,3 +191,20 @@ def test_lamp_users_answer_their_questions_in_lamps_format(tiny_backbone_dir, tm
     assert mine == {f"lamp-{g['id']}": float(g["output"] == golds[g["id"]]) for g in written["golds"]}
     summary = (tmp_path / "summary.md").read_text()
     assert "LaMP's figures over all questions" in summary and ("| MAE | RMSE |" in summary) == (task == "LaMP_3")
+
+
+def test_a_run_with_other_settings_is_scored_on_another_folders_pools(tiny_backbone_dir, tmp_path):  # noqa: F811
+    """--pools-dir: a sweep (--set) in a folder of its own, on the very pools of an earlier run."""
+    from profilekit.cli import main
+
+    common = ["eval", "--data", str(NEWS), "--min-rows", "160", "--max-rows", "10", "--methods", "xpeft_hard_warm",
+              "--pool-size", "8", "--pool-folds", "2", "--epochs", "1", "--batch-size", "4",
+              "--backbone", str(tiny_backbone_dir), "--no-progress"]
+    assert main(common + ["--out", str(tmp_path / "k3"), "--set", "xpeft_hard_warm.k=3"]) == 0
+    built = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "k3" / "pools").iterdir()}
+    assert main(common + ["--out", str(tmp_path / "k2"), "--set", "xpeft_hard_warm.k=2",
+                          "--pools-dir", str(tmp_path / "k3" / "pools")]) == 0
+    assert not (tmp_path / "k2" / "pools").exists()  # nothing rebuilt: the same pools, untouched
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "k3" / "pools").iterdir()} == built
+    k2, k3 = (read_results(tmp_path / k / "results.csv") for k in ("k2", "k3"))
+    assert {r["profile"] for r in k2} == {r["profile"] for r in k3} and len(k2) == 9

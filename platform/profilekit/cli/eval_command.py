@@ -48,6 +48,9 @@ def add_commands(commands) -> None:
                    help="build one warm pool from this file's authors (existing users) instead, and evaluate "
                         "every author of --data on it")
     p.add_argument("--pool-seed", type=int, default=0, help="seeds the folds and the warm pools")
+    p.add_argument("--pools-dir", default=None,
+                   help="where the warm pools are kept (default OUT/pools): another folder's pools, so that a "
+                        "run with other method settings (--set) is scored on the same pools")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=16, help="rows of one profile per step")
     p.add_argument("--profiles-per-step", type=int, default=16, help="profiles trained together")
@@ -87,12 +90,13 @@ def run_eval(args) -> int:
     except ValueError as exc:
         raise EvalError(f"--seeds takes comma-separated integers, got {args.seeds!r}") from exc
     out = Path(args.out)
+    pools_dir = Path(args.pools_dir) if args.pools_dir else out / "pools"
     runs = [(replace(config, seed=s), out / f"seed-{s}") for s in seeds] if seeds else [(config, out)]
     settings = get_settings()
     backbone = load_backbone(args.backbone or settings.backbone_path, device=settings.device, dtype=settings.dtype,
                              max_length=settings.max_length)
     for run_config, folder in runs:
-        run_one(Evaluation(run_config, folder, backbone, pools_dir=out / "pools"), not args.no_progress)
+        run_one(Evaluation(run_config, folder, backbone, pools_dir=pools_dir), not args.no_progress)
         if seeds:
             write_report(folder, list(config.methods))
     summary = write_report(out, list(config.methods), runs=[f for _, f in runs] if seeds else None)

@@ -130,9 +130,11 @@ class Evaluation:
         self.pools_dir.mkdir(parents=True, exist_ok=True)
         settings = self.pools_dir / "config.json"
         wanted = json.loads(json.dumps(self.config.pool_fingerprint()))
-        if settings.is_file() and json.loads(settings.read_text()) != wanted:
-            raise EvalError(f"{self.pools_dir} holds warm pools built with other settings; use another --out")
-        settings.write_text(json.dumps(wanted, indent=1))
+        if not settings.is_file():
+            settings.write_text(json.dumps(wanted, indent=1))
+        elif json.loads(settings.read_text()) != wanted:
+            raise EvalError(f"{self.pools_dir} holds warm pools built with other settings; "
+                            "use another --out or --pools-dir")
         path = self.pools_dir / f"pool-{fold}.safetensors"
         if path.is_file():
             return load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
