@@ -39,7 +39,6 @@ from profilekit.settings import get_settings
 ALL = method_names()  # every registered method, so a new one is measured too
 METHODS = [m for m in ALL if m not in ("head_only", "single_adapter")]  # the two baselines: no ratio
 AOT = [m for m in METHODS if m.startswith("aot_")]
-PROMPT_LENGTH = {"dept": "prompt_length", "dpt": "length", "prompt_tuning": "length"}
 
 
 def trained_looking(state, seed: int):
@@ -98,7 +97,7 @@ def main() -> None:
     fns = {m: serve(profiles[m]) for m in METHODS} | {m: serve(states) for m, states in cold.items()}
     fns |= {"mixed_all": serve(mixed, grouped=True), "mixed_all_one_forward": serve(mixed)}
     filler = backbone.tokenizer.convert_tokens_to_ids("the")  # an ordinary token for each prompt vector
-    lengths = {m: getattr(profiles[m][0].config, field) for m, field in PROMPT_LENGTH.items()}
+    lengths = {m: profiles[m][0].prompt_tokens for m in METHODS if profiles[m][0].prompt_tokens}  # prompt methods
     for extra in sorted(set(lengths.values())):
         fns[f"plain_plus_{extra}"] = plain_of(lengthened(tokens, extra, filler))
     ratios, plain_seconds = paired_ratios(plain_of(tokens), fns, repeats=args.repeats)

@@ -19,11 +19,9 @@ from profilekit.backbone import load_backbone
 from profilekit.data import NEWS_AUTHORS, profiles_by_author, read_rows
 from profilekit.engine import Engine
 from profilekit.jobs import TrainConfig
-from profilekit.methods import parse_overrides
+from profilekit.methods import method_names, parse_overrides
 from profilekit.pool import PoolSpec, random_pool
 from profilekit.training import train_profiles
-
-DEFAULT_METHODS = "head_only,aot_fc,aot_kron,dept,dpt,prompt_tuning,xpeft_hard,xpeft_soft,single_adapter"
 
 
 def main() -> None:
@@ -34,7 +32,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=10, help="TrainConfig's default")
     parser.add_argument("--batch-size", type=int, default=8, help="rows of one profile per step")
     parser.add_argument("--seed", type=int, default=0, help="seeds the splits, initialisations and noise")
-    parser.add_argument("--methods", default=DEFAULT_METHODS)
+    parser.add_argument("--methods", default=",".join(method_names()), help="default: every registered method")
     parser.add_argument("--set", action="append", default=[], help="method.field=value")
     args = parser.parse_args()
     torch.manual_seed(0)

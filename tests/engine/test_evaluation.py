@@ -7,10 +7,12 @@ import json
 import pytest
 import torch
 
+from profilekit.evaluation.plan import METHODS as EVAL_METHODS
 from profilekit.evaluation.plan import EvalConfig, EvalError
 from profilekit.evaluation.report import write_report
 from profilekit.evaluation.results import COLUMNS, read_results
 from profilekit.evaluation.run import Evaluation
+from profilekit.methods import get_method, method_names
 from tests.conftest import NEWS, REPO
 from tests.workers.conftest import tiny_backbone_dir  # noqa: F401  (fixture)
 
@@ -157,6 +159,14 @@ def test_a_folder_remembers_every_method_it_was_asked_for(tiny_backbone, tokeniz
     run(fresh_backbone(tokenizer), tmp_path, methods=("global", "xpeft_hard"))
     assert json.loads((tmp_path / "config.json").read_text())["methods"] == ["head_only", "global", "xpeft_hard"]
     assert {r["method"] for r in read_results(tmp_path / "results.csv")} == {"head_only", "global", "xpeft_hard"}
+
+
+@pytest.mark.parametrize("name", method_names())
+def test_every_registered_method_can_be_evaluated_under_its_own_name(name):
+    """A method added to methods/ (one folder, one line) is known to `profilekit eval` without a line here."""
+    config = EvalConfig(data=str(NEWS), methods=("head_only", name))
+    assert EVAL_METHODS[name].method == name and config.methods == ("head_only", name)
+    assert (EVAL_METHODS[name].pool == "random") == get_method(name).uses_pool
 
 
 def test_bad_method_settings_fail_before_training(tiny_backbone, tmp_path):

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from profilekit.data import MIN_ROWS, ProfileData, Row, profile_seed, sample_rows, split_profile
 from profilekit.errors import ProfilekitError
+from profilekit.methods.registry import get_method, method_names
 
 
 class EvalError(ProfilekitError):
@@ -25,12 +26,15 @@ class EvalMethod:
     preset: dict = field(default_factory=dict)  # config fields fixed by this evaluation name
 
 
+def _registered() -> list[EvalMethod]:
+    """Every registered method under its own name, on the random pool when it uses a pool: a method added
+    to methods/ can be evaluated without a line here."""
+    return [EvalMethod(name, name, "random" if get_method(name).uses_pool else None) for name in method_names()]
+
+
 DELTA_PRESET = {"head": "shared", "prior": True, "layer_norm": False, "head_delta_rank": 1, "stored_dtype": "int8"}
-METHODS = {m.name: m for m in [
-    EvalMethod("head_only", "head_only"),
-    EvalMethod("single_adapter", "single_adapter"),
-    EvalMethod("xpeft_soft", "xpeft_soft", "random"),
-    EvalMethod("xpeft_hard", "xpeft_hard", "random"),
+# Variants on warm pools (built by the evaluation, cross-fitted), each a registered method with a preset.
+VARIANTS = [
     # The paper's "x_peft warm": a pool trained on other authors, and the head those adapters were
     # trained against, shared; a profile learns only its masks and LayerNorm.
     EvalMethod("xpeft_soft_warm", "xpeft_soft", "warm", {"head": "shared", "prior": False}),
@@ -52,14 +56,9 @@ METHODS = {m.name: m for m in [
     EvalMethod("xpeft_hard_warm_init", "xpeft_hard", "warm", {"head_init": "shared"}),
     EvalMethod("xpeft_hard_random_init", "xpeft_hard", "random_head", {"head_init": "shared"}),
     EvalMethod("head_only_warm_init", "head_only", "warm", {"head_init": "shared"}),
-    EvalMethod("aot_fc", "aot_fc"),
-    EvalMethod("aot_kron", "aot_kron"),
-    EvalMethod("dept", "dept"),
-    EvalMethod("dpt", "dpt"),
-    EvalMethod("prompt_tuning", "prompt_tuning"),
-    # One non-personalised model: head_only trained on the training rows of all profiles together.
-    EvalMethod("global", None),
-]}
+]
+# One non-personalised model: head_only trained on the training rows of all profiles together.
+METHODS = {m.name: m for m in [*_registered(), *VARIANTS, EvalMethod("global", None)]}
 DEFAULT_METHODS = ("head_only", "xpeft_hard", "xpeft_hard_warm_prior", "xpeft_hard_warm_init", "global")
 
 

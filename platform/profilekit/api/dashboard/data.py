@@ -10,9 +10,8 @@ from datetime import datetime
 from sqlalchemy import case, func, select
 
 from profilekit.store import repo
-from profilekit.store.models import Artifact, Job, Pool, Profile, aware
+from profilekit.store.models import JOB_STATES, Artifact, Job, Pool, Profile, aware
 
-STATES = ("queued", "running", "succeeded", "failed", "cancelled")
 BUCKETS = (256, 1024, 4096, 16384, 65536, 262144)  # upper bounds of the bytes-per-profile histogram
 PAGE = 50  # profiles per page
 
@@ -25,7 +24,7 @@ def queue(session) -> dict:
     by_state = dict(session.execute(select(Job.state, func.count()).group_by(Job.state)).all())
     running = list(session.scalars(select(Job).where(Job.state == "running").order_by(Job.started_at)))
     recent = list(session.scalars(select(Job).order_by(Job.created_at.desc()).limit(20)))
-    return {"by_state": {s: by_state.get(s, 0) for s in STATES}, "running": running, "recent": recent}
+    return {"by_state": {s: by_state.get(s, 0) for s in JOB_STATES}, "running": running, "recent": recent}
 
 
 def workers(session, *, stale_seconds: float, now: datetime) -> list[dict]:
