@@ -20,6 +20,28 @@ def news_texts(n: int) -> list[str]:
     return texts
 
 
+def train_step(engine, method: str, texts: list[str], **overrides):
+    """One training step of one fresh profile on `texts` (forward, backward, AdamW), as a function to time."""
+    import torch
+
+    from profilekit.training.loop import profiles_loss
+
+    labels = ("a", "b", "c", "d")
+    state = engine.new_state(method, labels, **overrides)
+    state.train()
+    optimizer = torch.optim.AdamW(state.parameters(), lr=1e-3)
+    targets = [i % len(labels) for i in range(len(texts))]
+    generator = torch.Generator().manual_seed(0)
+
+    def step() -> None:
+        loss = profiles_loss(engine, [state] * len(texts), texts, targets, training=True, generators=[generator])
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    return step
+
+
 def median_seconds(fn, *, repeats: int = 7, warmup: int = 2) -> float:
     for _ in range(warmup):
         fn()

@@ -14,13 +14,12 @@ import argparse
 import torch
 import torch.nn.functional as F
 
-from bench.common import configured_backbone, interleaved, news_texts, report
+from bench.common import configured_backbone, interleaved, news_texts, report, train_step
 from profilekit.engine import Engine, hooks
 from profilekit.methods import get_method
 from profilekit.methods.xpeft import layer as xpeft_layer
 from profilekit.methods.xpeft.artifact import hard_mask_bytes
 from profilekit.pool import PoolSpec, random_pool
-from profilekit.training.loop import profiles_loss
 
 
 class NaiveWeights:
@@ -54,22 +53,6 @@ def naive_apply(x, residual, w, slot, layer, layer_norm):
 fast_apply = hooks.apply_adapter
 
 
-def train_step_timer(engine, method, texts, **overrides):
-    labels = ["a", "b", "c", "d"]
-    state = engine.new_state(method, labels, **overrides)
-    optimizer = torch.optim.AdamW(state.parameters(), lr=1e-3)
-    targets = [i % len(labels) for i in range(len(texts))]
-    generator = torch.Generator().manual_seed(0)
-
-    def step():
-        loss = profiles_loss(engine, [state] * len(texts), texts, targets, training=True, generators=[generator])
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--batch", type=int, default=32, help="rows of one training step")
@@ -84,10 +67,10 @@ def main() -> None:
     batch = texts[: args.batch]
 
     # training steps, all on the same batch, measured alternately
-    steps = {"single_adapter": train_step_timer(engine, "single_adapter", batch),
-             "xpeft_hard_n100": train_step_timer(engine, "xpeft_hard", batch)}
+    steps = {"single_adapter": train_step(engine, "single_adapter", batch),
+             "xpeft_hard_n100": train_step(engine, "xpeft_hard", batch)}
     engine.use_pool(pools[400])
-    n400 = train_step_timer(engine, "xpeft_hard", batch)
+    n400 = train_step(engine, "xpeft_hard", batch)
 
     def with_pool(n, fn):
         def run():
@@ -104,7 +87,7 @@ def main() -> None:
     report("train_time_ratio_xpeft_hard_n400", times["xpeft_hard_n400"] / times["single_adapter"])
 
     engine.use_pool(pools[100])
-    naive_step = train_step_timer(engine, "xpeft_hard", batch)
+    naive_step = train_step(engine, "xpeft_hard", batch)
     original = hooks.apply_adapter
     spec = get_method("xpeft_hard")
     spec.__dict__["compose"] = naive_compose  # overrides the cached lookup of layer.compose

@@ -29,7 +29,7 @@ from profilekit.engine import Engine
 from profilekit.evaluation.plan import EvalConfig, make_plan
 from profilekit.evaluation.report import bootstrap_interval
 from profilekit.methods.base import log_prior
-from profilekit.training.loop import PooledRows
+from profilekit.training.loop import PooledRows, lr_factor
 
 
 def fit(x, y, classes, *, start=None, only_bias=False, lr=1e-2, epochs=10, batch=16, holdout=None, seed=0):
@@ -58,8 +58,10 @@ def fit_delta(x, y, start, *, rank, lr=1e-2, epochs=10, batch=16, holdout=None, 
 
 
 def train(head, params, x, y, g, *, lr, epochs, batch, holdout):
-    """`training/loop.py`'s schedule on `params`: AdamW, linear decay, rows shuffled by `g`, stopping after 3
-    epochs without a lower holdout loss. `head()` gives (weight, bias); returns those of the best epoch."""
+    """`training/loop.py`'s schedule (`lr_factor`) on `params`: AdamW, rows shuffled by `g`, stopping after 3
+    epochs without a lower holdout loss. `head()` gives (weight, bias); returns those of the best epoch.
+    Not `train_profiles` itself: these heads (a frozen shared head with a learned prior and delta) are not a
+    method's state, and the screen fits thousands of them on rows encoded once."""
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     total, step, best, bad = math.ceil(len(y) / batch) * epochs, 0, (math.inf, None), 0
     for _ in range(epochs):
@@ -71,7 +73,7 @@ def train(head, params, x, y, g, *, lr, epochs, batch, holdout):
             optimizer.zero_grad()
             loss.backward()
             for group in optimizer.param_groups:
-                group["lr"] = lr * max(0.0, 1 - step / total)
+                group["lr"] = lr * lr_factor(step, total)
             optimizer.step()
             step += 1
         with torch.no_grad():

@@ -40,7 +40,7 @@ from pathlib import Path
 import torch
 
 from bench import scale_store as store
-from bench.common import configured_backbone, percentile
+from bench.common import configured_backbone, percentile, train_step
 from profilekit.data import NEWS_AUTHORS
 
 
@@ -289,26 +289,6 @@ def cold(args, engines, sessions, ids: list[str], texts: list[str], emit) -> Non
 
 
 # ---- 4. training cost versus N -------------------------------------------------------------------------
-def train_step(engine, method: str, texts: list[str]) -> Callable[[], None]:
-    """One training step of one fresh profile on `texts`: forward, backward, AdamW."""
-    from profilekit.training.loop import profiles_loss
-
-    labels = ("a", "b", "c", "d")
-    state = engine.new_state(method, labels)
-    state.train()
-    optimizer = torch.optim.AdamW(state.parameters(), lr=1e-3)
-    targets = [i % len(labels) for i in range(len(texts))]
-    generator = torch.Generator().manual_seed(0)
-
-    def step() -> None:
-        loss = profiles_loss(engine, [state] * len(texts), texts, targets, training=True, generators=[generator])
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
-
-    return step
-
-
 def train(args, engine, texts: list[str], emit) -> None:
     from profilekit.pool import PoolSpec, random_pool
 

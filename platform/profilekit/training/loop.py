@@ -125,7 +125,8 @@ def profiles_loss(engine: Engine, states: list[ProfileState], texts: list[str], 
     return sum(per_row[rows].mean() for rows in owners.values())
 
 
-def _lr_factor(step: int, total: int, warmup: int) -> float:
+def lr_factor(step: int, total: int, warmup: int = 0) -> float:
+    """The schedule of every training here: linear warm-up over `warmup` steps, then linear decay to 0."""
     if step < warmup:
         return (step + 1) / warmup
     return max(0.0, 1.0 - (step - warmup) / max(1, total - warmup))
@@ -221,7 +222,7 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
                                      generators=[j.generator for j in wave], pooled=pooled)
                 loss.backward()
                 for job in wave:
-                    factor = _lr_factor(job.steps, job.total_steps, int(config.warmup_ratio * job.total_steps))
+                    factor = lr_factor(job.steps, job.total_steps, int(config.warmup_ratio * job.total_steps))
                     for group in optimizer.param_groups[job.group:job.group + job.num_groups]:
                         group["lr"] = group["base_lr"] * factor
                     job.steps += 1
