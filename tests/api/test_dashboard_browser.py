@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from profilekit.api.dashboard.units import fmt_bytes
+
 CHROMIUM = Path("/usr/bin/chromium")  # .ci/run installs it (apt-get install chromium) when missing
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -216,7 +218,7 @@ def test_operator_sees_queue_progress_and_memory(server, page, tmp_path):
 
     # 13: serving health over the last hour
     charts = page.locator("#serving-charts figure.chart")
-    assert charts.count() == 9
+    assert charts.count() == 10
     latest = {c.get_attribute("data-series"): c.locator(".latest").inner_text() for c in charts.all()}
     assert float(latest["requests/s"].removesuffix("/s")) > 0 and float(latest["rows/s"].removesuffix("/s")) > 0
     assert re.fullmatch(r"\d+\.\d ms", latest["p50 latency"]) and latest["429 answers"] == "1"
@@ -227,6 +229,8 @@ def test_operator_sees_queue_progress_and_memory(server, page, tmp_path):
     assert int(page.locator("#cache-bytes").get_attribute("data-bytes")) == cache.resident_bytes > 0
     assert int(page.locator("#cache-misses").inner_text()) == cache.misses == 3
     assert int(page.locator("#cache-hits").inner_text()) == cache.hits
+    assert latest["artifact cache"] == fmt_bytes(cache.resident_bytes)  # measured as the page was drawn
+    assert f"pid {os.getpid()}" in page.locator("#serving-process").inner_text()  # which replica's hour
 
     # 14: memory per profile, by method and by tenant, its spread and the largest, as the database has it
     with server.runtime.sessions() as session:

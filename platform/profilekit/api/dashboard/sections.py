@@ -86,7 +86,7 @@ def workers_section(workers, now: datetime, stale_seconds: float) -> str:
  heartbeat is older than that.</p>{body}</section>"""
 
 
-def serving_section(summary, history, cache) -> str:
+def serving_section(summary, history, cache, process: str) -> str:
     def per_second(v):
         return f"{v:.2f}/s"
 
@@ -96,11 +96,14 @@ def serving_section(summary, history, cache) -> str:
     def count(v):
         return f"{v:.0f}"
 
+    def percent(v):
+        return f"{v:.0%}"
+
     charts = "".join(series(name, history[key], fmt) for name, key, fmt in (
         ("requests/s", "requests_per_second", per_second), ("rows/s", "rows_per_second", per_second),
         ("p50 latency", "p50_ms", ms), ("p99 latency", "p99_ms", ms), ("429 answers", "rejected", count),
         ("5xx answers", "errors", count), ("queued rows", "queue_rows", count), ("process RSS", "rss_bytes", fmt_bytes),
-        ("artifact cache", "cache_bytes", fmt_bytes)))
+        ("artifact cache", "cache_bytes", fmt_bytes), ("cache hit rate", "cache_hit_rate", percent)))
     lookups = cache["cache_hits"] + cache["cache_misses"]
     hit_rate = f"{cache['cache_hits'] / lookups:.1%}" if lookups else "—"
     hist = table(["rows per batch", "batches"], [[label, n] for label, n in summary["batch_histogram"].items()],
@@ -115,6 +118,8 @@ def serving_section(summary, history, cache) -> str:
  <span id="cache-hits">{cache['cache_hits']}</span> hits, <span id="cache-misses">{cache['cache_misses']}</span>
  misses (hit rate {hit_rate}), <span id="cache-evictions">{cache['cache_evictions']}</span> evictions,
  <span id="cache-not-kept">{cache['cache_not_kept']}</span> served but too large to keep.</p>
+<p id="serving-process">The last hour of the API process that answered this page ({escape(process)}); every
+ replica keeps its own.</p>
 <div class="charts" id="serving-charts">{charts}</div>{hist}</section>"""
 
 

@@ -3,6 +3,8 @@ Bearer header; refreshes itself."""
 
 from __future__ import annotations
 
+import os
+import socket
 from datetime import datetime, timezone
 from html import escape
 
@@ -12,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from profilekit.api.auth import SESSION_SECONDS, end_session, find_key, start_session
 from profilekit.api.dashboard import data
 from profilekit.api.deps import COOKIE, RuntimeDep, SessionDep, key_from_request
+from profilekit.api.stats import process_memory
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -100,9 +103,12 @@ def dashboard(request: Request, session: SessionDep, runtime: RuntimeDep,
 </header>"""
     now, stale = datetime.now(timezone.utc), runtime.settings.job_stale_seconds
     memory, worse = data.memory(session, runtime), data.regressions(session)
+    runtime.history.sample(lambda: process_memory(runtime))  # this minute's memory as the page is drawn
+    history = runtime.history.series()
     body = (sections.queue_section(data.queue(session), now, stale),
             sections.workers_section(data.workers(session, stale_seconds=stale, now=now), now, stale),
-            sections.serving_section(runtime.stats.summary(), runtime.history.series(), memory),
+            sections.serving_section(runtime.stats.summary(), history, memory,
+                                     f"{socket.gethostname()}, pid {os.getpid()}"),
             sections.memory_section(memory), sections.regressions_section(worse),
             sections.profiles_section(data.profiles_page(session, search=q.strip(), after=after), search=q.strip(),
                                       flagged={r["id"] for r in worse}, now=now))
