@@ -9,11 +9,15 @@ import re
 import httpx
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 
 from profilekit.api.schemas import ConflictError, Error, InvalidError, NotFoundError
 from tests.api.conftest import free_port
 from tests.api.test_api import JSONL, jsonl
 from tests.api.test_dashboard_browser import browser, page  # noqa: F401  (fixtures)
+
+MODELS = {model.__name__: model for model in (Error, NotFoundError, ConflictError, InvalidError)}
+ADMIN_ONLY = {"POST /v1/pools", "PUT /v1/pools/default", "GET /v1/keys", "POST /v1/keys", "DELETE /v1/keys/{key_id}"}
 
 
 def resolve(schema: dict, spec: dict) -> dict:
@@ -29,6 +33,14 @@ def has_example(content: dict, spec: dict) -> bool:
     return "example" in content or "examples" in content or "examples" in schema
 
 
+def fits(model_name: str, body) -> bool:
+    try:
+        MODELS[model_name].model_validate(body)
+    except ValidationError:
+        return False
+    return True
+
+
 def test_every_operation_is_secured_exemplified_and_documents_its_errors(server):
     spec = httpx.get(f"{server.url}/openapi.json").json()
     assert spec["components"]["securitySchemes"]["bearer"] == {
@@ -42,36 +54,61 @@ def test_every_operation_is_secured_exemplified_and_documents_its_errors(server)
         assert all(has_example(c, spec) for c in body.values()), f"{where}: request without an example"
         ok = [r for status, r in op["responses"].items() if status.startswith("2") and r.get("content")]
         assert all(has_example(c, spec) for r in ok for c in r["content"].values()), f"{where}: no response example"
-        if not path.startswith("/v1/"):
-            continue
-        assert op["security"] == [{"bearer": []}], where
-        errors = {s: r["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
-                  for s, r in op["responses"].items() if s[0] in "45"}
-        assert errors["401"] == "Error" and errors["422"] == "InvalidError", where
-        if "{" in path:
-            assert errors["404"] == "NotFoundError", where
+        for status, response in op["responses"].items():
+            if status[0] not in "45" or where == "GET /readyz":  # its 503 is the readiness answer, not an error
+                continue
+            content = response["content"]["application/json"]
+            model = content["schema"]["$ref"].rsplit("/", 1)[-1]
+            assert fits(model, content["example"]), f"{where} {status}: the example is not a {model}"
+        if path.startswith("/v1/"):
+            assert op["security"] == [{"bearer": []}] and "401" in op["responses"], where
+        if op.get("requestBody"):
+            assert {"413", "422"} <= set(op["responses"]), where
+    assert {f"{m.upper()} {p}" for p, m, op in operations if "403" in op["responses"]} == ADMIN_ONLY | {"GET /metrics"}
     predict = spec["paths"]["/v1/predict"]["post"]["responses"]
     assert {"404", "409", "429", "503", "504"} <= set(predict)
-    assert "413" in spec["paths"]["/v1/datasets"]["post"]["responses"]
 
 
-def test_error_answers_have_the_documented_shapes(server):
-    with server.http(server.client) as http:
+def assert_documented(spec: dict, path: str, answer: httpx.Response) -> None:
+    """`answer`'s status is documented for its operation (`path`: the route's template), and its body has
+    the JSON shape documented there."""
+    where = f"{answer.request.method} {path} answered {answer.status_code}"
+    documented = spec["paths"][path][answer.request.method.lower()]["responses"].get(str(answer.status_code))
+    assert documented is not None, f"{where}, which its schema does not document"
+    model = documented["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert fits(model, answer.json()), f"{where}: {answer.text} is not a {model}"
+
+
+def test_every_error_answer_is_documented_with_its_shape(server):
+    spec = httpx.get(f"{server.url}/openapi.json").json()
+    pool = {"pool_hash": "c948f5d4" + "0" * 56, "tenant": "acme"}
+    too_big = b"x" * (server.runtime.settings.max_json_bytes + 1)
+    with server.http(server.client) as http, server.http(server.admin) as admin:
         profile = http.post("/v1/profiles", json={"external_id": "shape"}).json()["id"]
         answers = [
-            (401, Error, httpx.get(f"{server.url}/v1/jobs")),
-            (404, NotFoundError, http.get("/v1/jobs/nope")),
-            (404, NotFoundError, http.post("/v1/predict", json={"items": [{"profile_id": "nope", "text": "x"}]})),
-            (409, ConflictError, http.post("/v1/predict", json={"items": [{"profile_id": profile, "text": "x"}]})),
-            (409, ConflictError, http.post("/v1/profiles", json={"external_id": "shape"})),
-            (422, InvalidError, http.post("/v1/datasets", content="{broken", headers=JSONL)),
-            (422, InvalidError, http.post("/v1/jobs", json={"profile_ids": [profile], "train": {"epochs": 0}})),
-            (422, InvalidError, http.post("/v1/jobs", json={"profile_ids": [profile], "method": "head_only"})),
-            (413, Error, http.post("/v1/datasets", content=b"x" * 300_000, headers=JSONL)),
+            (401, "/v1/jobs", httpx.get(f"{server.url}/v1/jobs")),
+            (401, "/v1/pools", httpx.get(f"{server.url}/v1/pools")),
+            (403, "/v1/pools", http.post("/v1/pools", json={"largest": 2})),
+            (403, "/v1/pools/default", http.put("/v1/pools/default", json={"pool_hash": None})),
+            (403, "/v1/keys", http.get("/v1/keys")),
+            (404, "/v1/jobs", http.post("/v1/jobs", json={"profile_ids": ["nope"]})),
+            (404, "/v1/jobs/{job_id}", http.get("/v1/jobs/nope")),
+            (404, "/v1/pools", admin.post("/v1/pools", json={"profile_ids": [profile, "nope"], "tenant": "acme"})),
+            (404, "/v1/pools/default", admin.put("/v1/pools/default", json=pool)),
+            (404, "/v1/keys/{key_id}", admin.delete("/v1/keys/nope")),
+            (404, "/v1/predict", http.post("/v1/predict", json={"items": [{"profile_id": "nope", "text": "x"}]})),
+            (409, "/v1/predict", http.post("/v1/predict", json={"items": [{"profile_id": profile, "text": "x"}]})),
+            (409, "/v1/profiles", http.post("/v1/profiles", json={"external_id": "shape"})),
+            (413, "/v1/datasets", http.post("/v1/datasets", content=b"x" * 300_000, headers=JSONL)),
+            (413, "/v1/profiles", http.post("/v1/profiles", content=too_big)),
+            (422, "/v1/datasets", http.post("/v1/datasets", content="{broken", headers=JSONL)),
+            (422, "/v1/jobs", http.post("/v1/jobs", json={"profile_ids": [profile], "train": {"epochs": 0}})),
+            (422, "/v1/jobs", http.post("/v1/jobs", json={"profile_ids": [profile], "method": "head_only"})),
+            (422, "/v1/pools", admin.post("/v1/pools", json={"largest": 2, "tenant": "acme"})),
         ]
-    for status, model, answer in answers:
-        assert answer.status_code == status, answer.text
-        model.model_validate(answer.json())
+    for status, path, answer in answers:
+        assert answer.status_code == status, f"{answer.request.method} {path}: {answer.text}"
+        assert_documented(spec, path, answer)
 
 
 def test_docs_load_without_internet_and_offer_authorize(server, page):  # noqa: F811
@@ -125,16 +162,21 @@ def test_metrics_can_require_an_admin_key(settings):
         with app.state.runtime.sessions() as session:
             admin = create_key(session, role="admin")
             client = create_key(session, tenant="acme", role="client")
-        assert http.get("/metrics").status_code == 401
-        assert http.get("/metrics", headers={"Authorization": f"Bearer {client}"}).status_code == 403
+        refused = [http.get("/metrics"), http.get("/metrics", headers={"Authorization": f"Bearer {client}"})]
         answer = http.get("/metrics", headers={"Authorization": f"Bearer {admin}"})
-        assert answer.status_code == 200 and "profilekit_profiles" in answer.text
+    assert [a.status_code for a in refused] == [401, 403]
+    for a in refused:
+        assert_documented(app.openapi(), "/metrics", a)
+    assert answer.status_code == 200 and "profilekit_profiles" in answer.text
 
 
 def test_metrics_can_listen_on_a_port_of_their_own(settings):
     port = free_port()
-    with TestClient(metrics_app(settings, metrics_port=port)) as http:
-        assert http.get("/metrics").status_code == 404
+    app = metrics_app(settings, metrics_port=port)
+    with TestClient(app) as http:
+        elsewhere = http.get("/metrics")
+        assert elsewhere.status_code == 404
+        assert_documented(app.openapi(), "/metrics", elsewhere)
         answer = httpx.get(f"http://127.0.0.1:{port}/metrics")
         assert answer.status_code == 200 and "profilekit_jobs" in answer.text
     with pytest.raises(httpx.ConnectError):  # closed with the app

@@ -5,6 +5,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from sqlalchemy import text
 
 from profilekit.api.deps import RuntimeDep, current_caller
+from profilekit.api.openapi import error
 
 router = APIRouter(tags=["health"])
 READY = {"ready": True, "checks": {"database": "ok", "broker": "ok", "model": "ok"}}
@@ -52,7 +53,12 @@ def readyz(request: Request, runtime: RuntimeDep) -> JSONResponse:
     return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", response_class=PlainTextResponse, responses=example(METRICS, "text/plain"))
+@router.get("/metrics", response_class=PlainTextResponse, responses=example(METRICS, "text/plain") | {
+    401: error(401, "With PROFILEKIT_METRICS_REQUIRE_KEY: no API key, or one the service does not know"),
+    403: error(403, "With PROFILEKIT_METRICS_REQUIRE_KEY: a key that is not an admin's",
+               {"detail": "metrics need an admin key"}),
+    404: error(404, "With PROFILEKIT_METRICS_PORT: metrics are served on that port instead",
+               {"detail": "metrics are served on port 9100"})})
 def metrics(request: Request, runtime: RuntimeDep) -> Response:
     """Prometheus metrics of this process (requests by route template and status, latency, batch sizes,
     queue depth, jobs by state, profiles, stored and cached bytes). With PROFILEKIT_METRICS_PORT they are

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Response
 
 from profilekit.api import auth
 from profilekit.api.deps import AdminKey, SessionDep
+from profilekit.api.openapi import errors
 from profilekit.api.schemas import KeyCreate, KeyCreated, KeyOut
 
 router = APIRouter(prefix="/keys", tags=["keys"])
@@ -31,7 +32,7 @@ def create_key(body: KeyCreate, session: SessionDep, caller: AdminKey) -> KeyCre
     return KeyCreated(key=key, **key_out(row).model_dump())
 
 
-@router.delete("/{key_id}", status_code=204)
+@router.delete("/{key_id}", status_code=204, responses=errors(404))
 def revoke_key(key_id: str, session: SessionDep, caller: AdminKey) -> Response:
     """Revoke a key: from now on it gets 401, and dashboards signed in with it are signed out."""
     auth.revoke_key(session, key_id=key_id)

@@ -10,14 +10,20 @@ from starlette.concurrency import run_in_threadpool
 
 from profilekit.api.app import FastJSONResponse
 from profilekit.api.deps import CurrentKey, RuntimeDep
-from profilekit.api.schemas import PredictRequest, PredictResponse
+from profilekit.api.openapi import error, errors
+from profilekit.api.schemas import PROFILE_ID, PredictRequest, PredictResponse
 from profilekit.api.services.predict import resolve
 from profilekit.serving import DeadlineExceeded, QueueFull
 
 router = APIRouter(tags=["predict"])
+UNKNOWN = {"detail": {"message": "unknown profile nope-1", "unknown_profile_ids": ["nope-1"]}}
+UNTRAINED = {"detail": {"message": f"profiles without a trained artifact: {PROFILE_ID} (queued)",
+                        "profiles": [{"id": PROFILE_ID, "state": "queued"}]}}
 
 
-@router.post("/predict", response_model=PredictResponse)
+@router.post("/predict", response_model=PredictResponse, responses=errors(429, 503, 504) | {
+    404: error(404, "Unknown profiles, every one listed", UNKNOWN),
+    409: error(409, "Profiles without a trained artifact yet, with their states", UNTRAINED)})
 async def predict(body: PredictRequest, request: Request, runtime: RuntimeDep, caller: CurrentKey) -> FastJSONResponse:
     """Label and class probabilities per item, with the artifact version that produced them. Items
     without profile_id use the plain backbone and get no label (profiles own the heads). All or nothing:

@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from profilekit.api.deps import CurrentKey, RuntimeDep
+from profilekit.api.openapi import errors
 from profilekit.api.schemas import UploadResult
 from profilekit.api.services import uploads as service
 from profilekit.data import MIN_ROWS, DataError
@@ -54,7 +55,7 @@ async def read_limited(request: Request, limit: int) -> bytes:
 
 
 @router.post("/profiles/{profile_id}/examples", response_model=UploadResult,
-             openapi_extra={"requestBody": UPLOAD_BODY})
+             openapi_extra={"requestBody": UPLOAD_BODY}, responses=errors(404, 409, 413, 422))
 async def upload_examples(profile_id: str, request: Request, caller: CurrentKey, runtime: RuntimeDep):
     """Add examples (rows of text, category) to one profile."""
     body = await read_limited(request, runtime.settings.max_upload_bytes)
@@ -62,7 +63,8 @@ async def upload_examples(profile_id: str, request: Request, caller: CurrentKey,
                                    request.headers.get("content-type", ""))
 
 
-@router.post("/datasets", response_model=UploadResult, openapi_extra={"requestBody": DATASET_BODY})
+@router.post("/datasets", response_model=UploadResult, openapi_extra={"requestBody": DATASET_BODY},
+             responses=errors(409, 413, 422))
 async def upload_dataset(request: Request, caller: CurrentKey, runtime: RuntimeDep,
                          min_rows: int = Query(MIN_ROWS, ge=1, le=100_000)):
     """A LaMP-style dataset of many authors: JSONL/CSV rows of text, category, author, or the LaMP-2
