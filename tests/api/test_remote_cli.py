@@ -1,5 +1,6 @@
-"""`profilekit --url URL --api-key KEY onboard|jobs|predict|profiles` against a served instance: what a
-user of a hosted service runs, with no database URL and no model on their machine."""
+"""`profilekit --url URL --api-key KEY onboard|jobs|predict|profiles|keys|pools` against a served instance:
+what a user of a hosted service runs, with no database URL and no model on their machine; and the commands
+with no remote mode refusing a URL rather than acting on a local store."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+
+import pytest
 
 from tests.api.test_api import author_rows
 from tests.conftest import REPO
@@ -105,3 +108,78 @@ def test_make_run_demo_reuses_profiles_trained_by_an_earlier_run(server, capsys)
     assert "reusing their artifacts" in second and "job " not in second and second.count("holdout accuracy") == 2
     with server.http(server.admin) as http:
         assert len(http.get("/v1/jobs").json()) == 1  # the second start trained nothing
+
+
+@pytest.fixture
+def no_local_store(tmp_path, monkeypatch):
+    """A working folder of its own and no database URL: the local store would be its ./data (returned)."""
+    from profilekit.settings import get_settings
+
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    for name in ("PROFILEKIT_DATABASE_URL", "PROFILEKIT_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield tmp_path / "cwd" / "data"
+    get_settings.cache_clear()
+
+
+def test_keys_and_pools_with_a_url_go_to_the_service_and_never_make_a_local_store(server, no_local_store, capsys,
+                                                                                  monkeypatch):
+    """The audit's `--url … keys create` made a key in a new ./data/profilekit.sqlite and exited 0."""
+    from profilekit.cli import main
+
+    remote = ["--url", server.url, "--api-key", server.admin]
+    assert main(remote + ["keys", "create", "--tenant", "acme", "--name", "importer"]) == 0
+    key = capsys.readouterr().out.strip()
+    with server.http(key) as http:
+        assert http.get("/v1/profiles").status_code == 200  # the served instance knows the new key
+    assert main(remote + ["keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    key_id = next(line.split()[0] for line in listed.splitlines() if "importer" in line)
+    assert main(remote + ["keys", "revoke", key_id]) == 0
+    assert f"revoked key {key_id}" in capsys.readouterr().out
+    with server.http(key) as http:
+        assert http.get("/v1/profiles").status_code == 401
+
+    first, _ = server.trained_profile("a", "xpeft_hard", {"k": 2})  # registers the random pool it trained on
+    assert main(remote + ["pools", "list"]) == 0
+    pool = capsys.readouterr().out.splitlines()[1].split()[0]
+    assert main(remote + ["pools", "set-default", pool, "--tenant", "acme"]) == 0
+    assert "tenant 'acme' now trains on pool " + pool in capsys.readouterr().out
+    with server.http(server.admin) as http:
+        assert http.get("/v1/pools").json()[0]["default_for"] == ["acme"]
+    second, _ = server.trained_profile("b")
+    assert main(remote + ["pools", "build", "--tenant", "acme", "--profiles", first, second, "--epochs", "1"]) == 0
+    job_id = capsys.readouterr().out.split()[-1]
+    with server.http(server.admin) as http:
+        job = http.get(f"/v1/jobs/{job_id}").json()
+    assert job["kind"] == "build_pool" and sorted(job["profile_ids"]) == sorted([first, second])
+    assert main(remote + ["pools", "build", "--data", "rows.jsonl"]) == 2
+    assert "upload the file first" in capsys.readouterr().err
+
+    monkeypatch.setenv("PROFILEKIT_URL", server.url)  # no route for it: refused, flag or environment alike
+    assert main(["--api-key", server.admin, "keys", "limit", key_id, "--rows-per-second", "2"]) == 2
+    assert "`keys limit` has no HTTP route" in capsys.readouterr().err
+    assert main(["--url", "http://127.0.0.1:9", "--api-key", "pk_x", "keys", "create", "--tenant", "acme"]) == 2
+    assert "cannot reach http://127.0.0.1:9" in capsys.readouterr().err
+    assert not no_local_store.exists()
+
+
+@pytest.mark.parametrize("argv", [["db", "upgrade"], ["eval", "--data", "rows.jsonl", "--out", "out"], ["bench"]])
+def test_a_command_of_this_machine_refuses_a_url(no_local_store, capsys, argv):
+    from profilekit.cli import main
+
+    assert main(["--url", "http://127.0.0.1:9", *argv]) == 2
+    command = "db upgrade" if argv[0] == "db" else argv[0]
+    assert f"`{command}` works on this machine only; run it without --url" in capsys.readouterr().err
+    assert not no_local_store.exists() and not (no_local_store.parent / "out").exists()
+
+
+def test_a_command_of_this_machine_ignores_profilekit_url(no_local_store, monkeypatch):
+    """serve (make run), worker and db are started in shells that talk to a service too."""
+    from profilekit.cli import main
+
+    monkeypatch.setenv("PROFILEKIT_URL", "http://127.0.0.1:9")
+    assert main(["db", "upgrade"]) == 0
+    assert (no_local_store / "profilekit.sqlite").exists()

@@ -1,12 +1,17 @@
-"""The `profilekit` command line. onboard, jobs, predict and profiles work on the local store
-(PROFILEKIT_DATABASE_URL; by default SQLite in ./data) or, given --url or PROFILEKIT_URL, through a
-running service's HTTP API with --api-key or PROFILEKIT_API_KEY."""
+"""The `profilekit` command line. onboard, jobs, predict, profiles, artifacts, keys and pools work on the
+local store (PROFILEKIT_DATABASE_URL; by default SQLite in ./data) or, given --url or PROFILEKIT_URL, through
+a running service's HTTP API with --api-key or PROFILEKIT_API_KEY (keys and pools need an admin key)."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+
+# Commands of this machine (its store, files and processes) that have no remote mode: they refuse --url, and
+# ignore PROFILEKIT_URL, since serve (`make run`) and the rest are run in shells that talk to a service too (and
+# serve hands its environment to the embedded worker). Any other command without a remote mode refuses both.
+LOCAL_ONLY = {"serve", "worker", "db", "eval", "demo", "bench"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,8 +20,9 @@ def build_parser() -> argparse.ArgumentParser:
     from profilekit.data import NEWS_AUTHORS
 
     parser = argparse.ArgumentParser(prog="profilekit", description=__doc__)
-    parser.add_argument("--url", help="a running service (env PROFILEKIT_URL): onboard, jobs, predict and profiles "
-                        "then go through its HTTP API instead of the database")
+    parser.add_argument("--url", help="a running service (env PROFILEKIT_URL): onboard, jobs, predict, profiles, "
+                        "artifacts, keys (but limit) and pools then go through its HTTP API instead of the database; "
+                        "serve, worker, db, eval, demo and bench refuse it")
     parser.add_argument("--api-key", help="the key for --url (env PROFILEKIT_API_KEY)")
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -52,9 +58,19 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_bench(argv[1:])
     args = build_parser().parse_args(argv)
+    command = " ".join(filter(None, [args.command, getattr(args, f"{args.command}_command", None)]))
     url = args.url or os.environ.get("PROFILEKIT_URL")
+    if args.command in LOCAL_ONLY:
+        if args.url:
+            print(f"profilekit: error: `{command}` works on this machine only; run it without --url", file=sys.stderr)
+            return 2
+        url = None
+    elif url and not getattr(args, "remote", None):
+        print(f"profilekit: error: `{command}` has no HTTP route; run it without --url and PROFILEKIT_URL where "
+              "the service's database is (PROFILEKIT_DATABASE_URL)", file=sys.stderr)
+        return 2
     try:
-        if url and getattr(args, "remote", None):
+        if url:
             from profilekit.client import Client
 
             with Client(url, args.api_key or os.environ.get("PROFILEKIT_API_KEY")) as client:

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import sys
 
+from profilekit.errors import NotFound
+
 
 def progress_bar(total: int, desc: str, unit: str = "step"):
     from tqdm import tqdm
@@ -63,3 +65,37 @@ def train_settings(args) -> dict:
     train = {"min_rows": max(3, args.min_rows)} | ({"epochs": args.epochs} if args.epochs is not None else {})
     TrainConfig(**train)
     return train
+
+
+def keys_table(keys: list[dict]) -> str:
+    """Keys as the API answers them (KeyOut), local or remote."""
+    rows = [[k["id"], k["role"], "(every tenant)" if k["role"] == "admin" else k["tenant"], k["name"] or "",
+             f"{k['rows_per_second']:g}" if k["rows_per_second"] else "default",
+             str(k["created_at"])[:19].replace("T", " "),
+             str(k["revoked_at"])[:19].replace("T", " ") if k["revoked_at"] else ""] for k in keys]
+    return table(rows, ["id", "role", "tenant", "name", "rows/s", "created", "revoked"])
+
+
+def pools_table(pools: list[dict]) -> str:
+    """Pools as the API answers them (PoolOut), local or remote."""
+    rows = [[p["pool_hash"][:16], p["name"] or "", p["source"], p["num_adapters"], p["tenant"] or "",
+             ", ".join(p["default_for"]), len(p["built_from"] or []), str(p["created_at"])[:16].replace("T", " ")]
+            for p in pools]
+    return table(rows, ["pool", "name", "source", "N", "tenant", "default for", "built from", "created"])
+
+
+def pool_named(prefix: str, hashes: list[str]) -> str | None:
+    """The one pool hash starting with `prefix` (a prefix, never a pattern); 'random' → None, the random pool."""
+    if prefix == "random":
+        return None
+    matches = [h for h in hashes if h.startswith(prefix)]
+    if len(matches) != 1:
+        raise NotFound(f"{len(matches)} pools start with {prefix!r}; give more of the hash")
+    return matches[0]
+
+
+def print_new_key(key: str, role: str, tenant: str | None) -> None:
+    """A new key alone on stdout (for scripts); whose it is on stderr."""
+    print(key)
+    whose = "every tenant" if role == "admin" else f"tenant {tenant or 'default'!r}"
+    print(f"(a {role} key of {whose}; it is shown only this once)", file=sys.stderr)

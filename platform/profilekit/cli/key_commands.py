@@ -1,11 +1,11 @@
 """`profilekit keys create | list | limit ID | revoke ID` on the local store (the same as /v1/keys for
-admins; `limit` sets a key's predict rows/s)."""
+admins; `limit` sets a key's predict rows/s). With --url, create, list and revoke go through /v1/keys
+(cli/remote.py); `limit` has no route and refuses a URL."""
 
 from __future__ import annotations
 
-import sys
-
-from profilekit.cli.common import table
+from profilekit.cli import remote
+from profilekit.cli.common import keys_table, print_new_key
 from profilekit.settings import get_settings
 
 
@@ -42,20 +42,17 @@ def keys_create(args) -> int:
     with _sessions()() as session:
         key = create_key(session, tenant=args.tenant, role=args.role, name=args.name,
                          rows_per_second=args.rows_per_second)
-    print(key)
-    whose = "every tenant" if args.role == "admin" else f"tenant {args.tenant or 'default'!r}"
-    print(f"(a {args.role} key of {whose}; it is shown only this once)", file=sys.stderr)
+    print_new_key(key, args.role, args.tenant)
     return 0
 
 
 def keys_list(args) -> int:
     from profilekit.api.auth import list_keys
+    from profilekit.api.schemas import KeyOut
 
     with _sessions()() as session:
-        rows = [[k.id, k.role, "(every tenant)" if k.role == "admin" else k.tenant, k.name or "",
-                 f"{k.rows_per_second:g}" if k.rows_per_second else "default",
-                 str(k.created_at)[:19], str(k.revoked_at)[:19] if k.revoked_at else ""] for k in list_keys(session)]
-    print(table(rows, ["id", "role", "tenant", "name", "rows/s", "created", "revoked"]))
+        keys = [KeyOut.model_validate(k, from_attributes=True).model_dump(mode="json") for k in list_keys(session)]
+    print(keys_table(keys))
     return 0
 
 
@@ -93,8 +90,9 @@ def add_commands(commands) -> None:
     c.add_argument("--name")
     c.add_argument("--rows-per-second", type=rate, help="its predict rate limit in rows/s (default: the "
                    "server's PROFILEKIT_RATE_LIMIT_ROWS_PER_SECOND)")
-    c.set_defaults(func=keys_create)
-    sub.add_parser("list", help="every key: id, role, tenant, name, created, revoked").set_defaults(func=keys_list)
+    c.set_defaults(func=keys_create, remote=remote.keys_create)
+    sub.add_parser("list", help="every key: id, role, tenant, name, created, revoked").set_defaults(
+        func=keys_list, remote=remote.keys_list)
     limit = sub.add_parser("limit", help="set a key's predict rate limit (rows/s; 429 with Retry-After beyond)")
     limit.add_argument("id", help="the key's id, as `keys list` shows it")
     limit.add_argument("--rows-per-second", type=rate, required=True,
@@ -102,4 +100,4 @@ def add_commands(commands) -> None:
     limit.set_defaults(func=keys_limit)
     r = sub.add_parser("revoke", help="revoke a key (401 from now on) and end its dashboard sessions")
     r.add_argument("id", help="the key's id, as `keys list` shows it")
-    r.set_defaults(func=keys_revoke)
+    r.set_defaults(func=keys_revoke, remote=remote.keys_revoke)

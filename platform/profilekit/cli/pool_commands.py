@@ -1,10 +1,12 @@
-"""`profilekit pools build|list|set-default`: warm pools from a tenant's own profiles, on the store."""
+"""`profilekit pools build|list|set-default`: warm pools from a tenant's own profiles, on the store (or, with
+--url, through /v1/pools: cli/remote.py)."""
 
 from __future__ import annotations
 
 import argparse
 
-from profilekit.cli.common import table
+from profilekit.cli import remote
+from profilekit.cli.common import pool_named, pools_table
 from profilekit.settings import get_settings
 
 
@@ -56,39 +58,26 @@ def build(args) -> int:
 
 
 def list_pools(args) -> int:
+    from profilekit.api.auth import Caller
+    from profilekit.api.services.pools import list_pools as pools
     from profilekit.cli.store_commands import _sessions
-    from profilekit.store import repo
     from profilekit.store.migrate import upgrade
 
     upgrade(get_settings().resolved_database_url)
     with _sessions()() as session:
-        defaults = repo.pool_defaults(session)
-        rows = [[p.pool_hash[:16], p.name or "", p.source, p.num_adapters, p.tenant or "",
-                 ", ".join(defaults.get(p.pool_hash, [])), len(p.built_from or []),
-                 p.created_at.strftime("%Y-%m-%d %H:%M")] for p in repo.list_pools(session)]
-    print(table(rows, ["pool", "name", "source", "N", "tenant", "default for", "built from", "created"]))
+        found = pools(session, Caller("local", "default", "admin"))
+    print(pools_table([p.model_dump(mode="json") for p in found]))
     return 0
 
 
 def set_default(args) -> int:
-    from sqlalchemy import select
-
     from profilekit.cli.store_commands import _sessions
-    from profilekit.errors import NotFound
     from profilekit.store import repo
     from profilekit.store.migrate import upgrade
-    from profilekit.store.models import Pool
 
     upgrade(get_settings().resolved_database_url)
     with _sessions()() as session:
-        if args.pool == "random":
-            chosen = None
-        else:
-            matches = list(session.scalars(select(Pool.pool_hash)
-                                           .where(Pool.pool_hash.startswith(args.pool, autoescape=True))))
-            if len(matches) != 1:
-                raise NotFound(f"{len(matches)} pools start with {args.pool!r}; give more of the hash")
-            chosen = matches[0]
+        chosen = pool_named(args.pool, [p.pool_hash for p in repo.list_pools(session)])
         repo.set_tenant_pool(session, tenant=args.tenant, pool_hash=chosen)
         session.commit()
     print(f"tenant {args.tenant!r} now trains on " + (f"pool {chosen}" if chosen else "the random default pool"))
@@ -120,11 +109,12 @@ def add_commands(commands) -> None:
     b.add_argument("--set-default", action="store_true", help="make it the tenant's default pool once built")
     b.add_argument("--wait", action="store_true", help="show progress until the job ends")
     b.add_argument("--no-worker", action="store_true", help="embedded mode: do not start a worker for --wait")
-    b.set_defaults(func=build)
-    sub.add_parser("list", help="pools, what built them, whose default they are").set_defaults(func=list_pools)
+    b.set_defaults(func=build, remote=remote.pools_build)
+    sub.add_parser("list", help="pools, what built them, whose default they are").set_defaults(
+        func=list_pools, remote=remote.pools_list)
     d = sub.add_parser("set-default", help="the pool a tenant's jobs train on when they name none")
     d.add_argument("pool", help="a pool hash (or its first characters), or 'random' for the random default")
     d.add_argument("--tenant", default="default")
-    d.set_defaults(func=set_default)
+    d.set_defaults(func=set_default, remote=remote.pools_set_default)
 
 

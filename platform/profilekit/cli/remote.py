@@ -1,12 +1,23 @@
 """The command line against a running service: `profilekit --url URL --api-key KEY onboard|jobs|predict|
-profiles|artifacts` (or PROFILEKIT_URL / PROFILEKIT_API_KEY), through profilekit.client. It needs no database URL
-and loads no model."""
+profiles|artifacts`, and with an admin key `keys create|list|revoke` and `pools build|list|set-default` (or
+PROFILEKIT_URL / PROFILEKIT_API_KEY), through profilekit.client. It needs no database URL and loads no model."""
 
 from __future__ import annotations
 
 import sys
 
-from profilekit.cli.common import artifacts_table, jobs_table, predictions_text, profiles_table, table, train_settings
+from profilekit.cli.common import (
+    artifacts_table,
+    jobs_table,
+    keys_table,
+    pool_named,
+    pools_table,
+    predictions_text,
+    print_new_key,
+    profiles_table,
+    table,
+    train_settings,
+)
 from profilekit.client import Client, Invalid
 
 
@@ -76,4 +87,54 @@ def artifacts(args, pk: Client) -> int:
     if args.promote:
         pk.promote(args.profile, args.promote)
     print(artifacts_table(pk.artifacts(args.profile)))
+    return 0
+
+
+def keys_create(args, pk: Client) -> int:
+    from profilekit.api.auth import check_key_request, check_rate
+
+    check_key_request(tenant=args.tenant, role=args.role)  # the local command's messages, before any request
+    check_rate(args.rows_per_second)
+    created = pk.create_key(role=args.role, tenant=args.tenant, name=args.name, rows_per_second=args.rows_per_second)
+    print_new_key(created["key"], args.role, args.tenant)
+    return 0
+
+
+def keys_list(args, pk: Client) -> int:
+    print(keys_table(pk.keys()))
+    return 0
+
+
+def keys_revoke(args, pk: Client) -> int:
+    pk.revoke_key(args.id)
+    print(f"revoked key {args.id}; its dashboard sessions are ended")
+    return 0
+
+
+def pools_build(args, pk: Client) -> int:
+    if args.data:
+        print("profilekit: error: `pools build --data` onboards on the database; with --url upload the file first "
+              "(POST /v1/datasets with a key of the tenant), then build with --largest or --profiles", file=sys.stderr)
+        return 2
+    job = pk.build_pool(profile_ids=args.profiles, largest=None if args.profiles else args.largest, tenant=args.tenant,
+                        name=args.name, set_default=args.set_default,
+                        train={"epochs": args.epochs} if args.epochs is not None else {})
+    print(f"building a warm pool of tenant {args.tenant!r} from {len(job['profile_ids'])} profiles: job {job['id']}")
+    if not args.wait:
+        return 0
+    job = pk.wait(job)
+    pool = job["progress"].get("pool_hash")
+    print(f"job {job['state']}" + (f": {job['error']}" if job["error"] else f"; pool {pool}"))
+    return 0 if job["state"] == "succeeded" else 1
+
+
+def pools_list(args, pk: Client) -> int:
+    print(pools_table(pk.pools()))
+    return 0
+
+
+def pools_set_default(args, pk: Client) -> int:
+    chosen = pool_named(args.pool, [p["pool_hash"] for p in pk.pools()])
+    pk.set_default_pool(chosen, tenant=args.tenant)
+    print(f"tenant {args.tenant!r} now trains on " + (f"pool {chosen}" if chosen else "the random default pool"))
     return 0

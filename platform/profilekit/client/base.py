@@ -131,6 +131,37 @@ class BaseClient:
     def cancel(self, job: str | dict):
         return self._request("POST", f"/v1/jobs/{job_id(job)}/cancel")
 
+    def build_pool(self, *, profile_ids: list[str] | None = None, largest: int | None = None,
+                   tenant: str | None = None, name: str | None = None, set_default: bool = False,
+                   train: dict | None = None):
+        """Admin: a job building a warm pool from these profiles, or the tenant's `largest` by examples;
+        `set_default` makes it the tenant's default pool once built."""
+        body = {"profile_ids": profile_ids, "largest": largest, "tenant": tenant, "name": name,
+                "set_default": set_default, "train": train or {}}
+        return self._request("POST", "/v1/pools", json=body)
+
+    def pools(self):
+        """The pools the key sees (an admin: every one), each with the tenants it is the default of."""
+        return self._request("GET", "/v1/pools")
+
+    def set_default_pool(self, pool_hash: str | None, *, tenant: str | None = None):
+        """Admin: the pool a tenant's jobs train on when they name none (None: the random pool); returns the pools."""
+        return self._request("PUT", "/v1/pools/default", json={"pool_hash": pool_hash, "tenant": tenant})
+
+    def create_key(self, *, role: str = "client", tenant: str | None = None, name: str | None = None,
+                   rows_per_second: float | None = None):
+        """Admin: a new key; the answer's `key` is the only time the key itself is shown."""
+        return self._request("POST", "/v1/keys", json={"role": role, "tenant": tenant, "name": name,
+                                                         "rows_per_second": rows_per_second})
+
+    def keys(self):
+        """Admin: every key (never the keys themselves), oldest first."""
+        return self._request("GET", "/v1/keys")
+
+    def revoke_key(self, key_id: str):
+        """Admin: the key gets 401 from now on, and dashboards signed in with it are signed out."""
+        return self._request("DELETE", f"/v1/keys/{key_id}")
+
     def ready(self):
         """/readyz: {"ready": …, "checks": {...}}; 503 while not ready (Overloaded, retried)."""
         return self._request("GET", "/readyz")
