@@ -20,7 +20,8 @@ from tests.conftest import REPO, SHARED
 from tests.workers.conftest import tiny_backbone_dir  # noqa: F401  (fixture)
 
 README = (REPO / "README.md").read_text()
-DOCS = {path: path.read_text() for path in [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]}
+DOCS = {path: path.read_text() for path in [REPO / "README.md", REPO / "CONTRIBUTING.md",
+                                            *sorted((REPO / "docs").rglob("*.md"))]}
 
 
 def blocks(text: str, language: str | None) -> list[str]:
@@ -86,6 +87,11 @@ def test_the_readme_runs_as_written_against_a_served_instance(served):
     assert lines[0] == "succeeded None" and len(lines) == 3
 
 
+def prose(text: str) -> str:
+    """The text outside fenced blocks."""
+    return re.sub(r"^```.*?^```", "", text, flags=re.M | re.S)
+
+
 def commands(text: str) -> list[list[str]]:
     """Each `.venv/bin/profilekit …` command of a doc's code blocks, continuation lines joined."""
     code = "\n".join(blocks(text, None)).replace("\\\n", " ")
@@ -102,8 +108,12 @@ def test_every_command_of_the_docs_parses_and_every_file_they_name_exists(doc):
     from profilekit.cli import build_parser
 
     text = DOCS[doc]
-    assert not re.search(r"^\s*profilekit ", "\n".join(blocks(text, None)), re.M), \
+    assert not re.search(r"(^\s*|=[\"']?)profilekit ", "\n".join(blocks(text, None)), re.M), \
         f"{doc.name}: write .venv/bin/profilekit in commands (profilekit is not on PATH without activating)"
+    inline = [c for c in re.findall(r"`([^`]+)`", prose(text)) if re.match(r"(profilekit|python) \S+.* -", c, re.S)]
+    assert inline == [], f"{doc.name}: write .venv/bin/profilekit or .venv/bin/python in commands"
+    assert not re.search(r"(?<![\w/.])python -m ", text), \
+        f"{doc.name}: write .venv/bin/python -m (the system python has neither torch nor profilekit)"
     for argv in commands(text):
         if argv[0] == "bench":
             continue  # bench/run.py's own flags
