@@ -4,6 +4,8 @@ library does, the typed errors they catch, and the retry policy that waits as lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import threading
 import time
 
@@ -15,6 +17,7 @@ from profilekit.client import (
     Client,
     Conflict,
     Invalid,
+    NoAnswer,
     NotFound,
     NotTrained,
     Overloaded,
@@ -115,6 +118,45 @@ def test_overloaded_is_retried_after_the_wait_the_service_asks(server):
             assert 1.0 <= time.monotonic() - began < 10
     finally:
         batcher.max_queue_rows = original
+
+
+def test_a_longer_wait_than_the_policy_allows_is_raised_at_once_not_cut_short(server):
+    batcher = server.runtime.serving.batcher
+    original = batcher.max_queue_rows
+    batcher.max_queue_rows = 1  # Retry-After: 1
+    try:
+        with Client(server.url, server.client, retry=Retry(attempts=5, max_wait=0.5)) as pk:
+            began = time.monotonic()
+            with pytest.raises(Overloaded) as busy:
+                pk.predict([(None, "a"), (None, "b")])
+            assert busy.value.retry_after == 1.0 and time.monotonic() - began < 0.9  # no early retry
+    finally:
+        batcher.max_queue_rows = original
+
+
+def test_a_request_without_an_answer_is_a_typed_error_and_is_not_sent_again():
+    """A service that takes the request and never answers: NoAnswer after the timeout, sent once."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted = []
+
+    def accept():
+        listener.settimeout(5)
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                accepted.append(connection)  # read nothing, answer nothing
+
+    threading.Thread(target=accept, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+    try:
+        with Client(url, "pk_x", timeout=0.3, retry=Retry(attempts=3, backoff=0.01)) as pk, \
+                pytest.raises(NoAnswer, match="may or may not have been carried out"):
+            pk.train(["p"], "head_only")
+        assert len(accepted) == 1  # a POST that may have been carried out is not sent twice
+    finally:
+        listener.close()
+        for connection in accepted:
+            connection.close()
 
 
 def test_async_client_does_the_same(server):

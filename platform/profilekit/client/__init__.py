@@ -10,6 +10,7 @@ from profilekit.client.errors import (
     Conflict,
     Forbidden,
     Invalid,
+    NoAnswer,
     NotFound,
     NotTrained,
     Overloaded,
@@ -21,5 +22,5 @@ from profilekit.client.errors import (
 )
 from profilekit.client.sync import Client
 
-__all__ = ["ApiError", "AsyncClient", "Client", "Conflict", "Forbidden", "Invalid", "NotFound", "NotTrained",
-           "Overloaded", "Retry", "ServerError", "TooLarge", "Unauthorized", "Unreachable"]
+__all__ = ["ApiError", "AsyncClient", "Client", "Conflict", "Forbidden", "Invalid", "NoAnswer", "NotFound",
+           "NotTrained", "Overloaded", "Retry", "ServerError", "TooLarge", "Unauthorized", "Unreachable"]

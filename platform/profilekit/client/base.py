@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from profilekit.client.errors import Retry, Unreachable, error_from
+from profilekit.client.errors import NoAnswer, Retry, Unreachable, error_from
 from profilekit.data import MIN_ROWS
 from profilekit.jobs import FINAL_STATES
 
@@ -52,10 +52,13 @@ class BaseClient:
         self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self.retry, self.timeout = retry, timeout
 
-    def _settle(self, attempt: int, response: httpx.Response | httpx.ConnectError) -> tuple[bool, object]:
+    def _settle(self, attempt: int, response: httpx.Response | httpx.TransportError) -> tuple[bool, object]:
         """(True, the answer's JSON) on success, (False, seconds to wait) to try again; else raises."""
-        if isinstance(response, httpx.ConnectError):
-            error = Unreachable(f"cannot reach {self.url}: {response}")
+        if isinstance(response, (httpx.ConnectError, httpx.ConnectTimeout)):
+            error = Unreachable(f"cannot reach {self.url}: {response!r}")
+        elif isinstance(response, httpx.TransportError):  # sent, but nothing came back: never sent again
+            raise NoAnswer(f"no answer from {self.url} (timeout {self.timeout} s, or the connection broke): "
+                           f"{response!r}; the request may or may not have been carried out") from response
         elif response.is_success:
             return True, response.json() if response.content else None
         else:

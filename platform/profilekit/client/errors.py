@@ -74,7 +74,13 @@ class Overloaded(ApiError):
 
 
 class Unreachable(ApiError):
-    """The service could not be reached (connection refused, unknown host): nothing was sent."""
+    """The service could not be reached (connection refused, unknown host, no connection within the
+    timeout): nothing was sent."""
+
+
+class NoAnswer(ApiError):
+    """The request was sent but no answer came (the timeout passed, or the connection broke): it may or may
+    not have been carried out, so it is not sent again; `wait` or a GET tells what happened."""
 
 
 class ServerError(ApiError):
@@ -119,7 +125,9 @@ def error_from(response) -> ApiError:
 class Retry:
     """When a request is sent again: after a 429 or 503 (the service did not act on it; it waits as
     long as Retry-After asks, else `backoff` doubling up to `max_wait` seconds) and when the service
-    could not be reached at all. At most `attempts` tries in all; then the error is raised."""
+    could not be reached at all. At most `attempts` tries in all; then the error is raised. A Retry-After
+    longer than `max_wait` (a key's rate limit can ask for hours) is not cut short, which would only be
+    refused again: the error is raised at once with its `retry_after`."""
 
     attempts: int = 4
     backoff: float = 0.5
@@ -131,4 +139,6 @@ class Retry:
         if attempt >= self.attempts or (error.status and error.status not in self.statuses):
             return None
         asked = getattr(error, "retry_after", None)
-        return min(self.max_wait, asked if asked is not None else self.backoff * 2 ** (attempt - 1))
+        if asked is not None:
+            return asked if asked <= self.max_wait else None
+        return min(self.max_wait, self.backoff * 2 ** (attempt - 1))

@@ -28,7 +28,7 @@ class Client(BaseClient):
         for attempt in itertools.count(1):
             try:
                 response = self._http.request(method, path, **arguments)
-            except httpx.ConnectError as exc:
+            except httpx.TransportError as exc:
                 response = exc
             done, value = self._settle(attempt, response)
             if done:
