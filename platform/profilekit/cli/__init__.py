@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = commands.add_parser("demo", help="end-to-end demo through the library on the embedded defaults")
     p.add_argument("--data", default=str(NEWS_AUTHORS), help="LaMP-style JSONL/CSV file")
     p.add_argument("--authors", type=int, default=6, help="authors to train")
-    p.add_argument("--min-rows", type=int, default=50)
+    p.add_argument("--min-rows", type=int, default=50,
+                   help="which authors the demo shows: some with at least this many rows (not a training limit)")
     p.add_argument("--max-rows", type=int, default=150, help="a seeded sample of at most this many rows per author "
                    "(the largest authors have 600+; 0: all)")
     p.add_argument("--pool-size", type=int, default=100, help="N, adapters per layer")

@@ -7,6 +7,7 @@ import argparse
 
 from profilekit.cli import remote
 from profilekit.cli.common import pool_named, pools_table
+from profilekit.data import MIN_ROWS
 from profilekit.settings import get_settings
 
 
@@ -103,7 +104,8 @@ def add_commands(commands) -> None:
     b.add_argument("--largest", type=bounded(2, 1000), default=100, help="the tenant's profiles with most examples (N)")
     b.add_argument("--profiles", nargs="+", help="these profile ids instead")
     b.add_argument("--data", help="onboard this file's authors into the tenant first, and build from them")
-    b.add_argument("--min-rows", type=int, default=20, help="with --data: authors with at least this many rows")
+    b.add_argument("--min-rows", type=int, default=MIN_ROWS,
+                   help=f"with --data: authors with at least this many rows (default {MIN_ROWS}, as everywhere)")
     b.add_argument("--name")
     b.add_argument("--epochs", type=bounded(1, 500), default=None)
     b.add_argument("--set-default", action="store_true", help="make it the tenant's default pool once built")
