@@ -110,6 +110,11 @@ def check_training(method: str, method_config: dict | None = None, pool: str | N
         match = RANDOM_POOL.fullmatch(pool)
         if match and getattr(config, "mask", None) == "hard" and config.k > int(match[1]):
             raise ConfigError(f"{spec.name}: k={config.k} exceeds the pool's N={match[1]} adapters per layer")
+        if match and hasattr(config, "resolved"):
+            try:
+                config.resolved(pool_has_head=False)  # a random pool has no shared head
+            except ConfigError as exc:
+                raise ConfigError(f"{spec.name}: {exc}") from exc
     return spec.name
 
 

@@ -213,6 +213,9 @@ def test_idempotency_key_cancel_and_listing(server):
         assert bad.status_code == 422
         unknown = http.post("/v1/jobs", json=body | {"method": "nope"})
         assert unknown.status_code == 422 and "unknown method" in unknown.text
+        for asked in ({"head": "shared"}, {"head_delta_rank": 1}):  # the default random pool has no shared head
+            shared = http.post("/v1/jobs", json=body | {"method": "xpeft_hard", "hyperparameters": asked | {"k": 3}})
+            assert shared.status_code == 422 and "shared head" in shared.text, shared.text
         cancelled = http.post(f"/v1/jobs/{first.json()['id']}/cancel").json()
         assert cancelled["state"] == "cancelled"
         assert [j["id"] for j in http.get("/v1/jobs?state=cancelled").json()] == [first.json()["id"]]

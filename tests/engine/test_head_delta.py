@@ -136,7 +136,7 @@ def test_a_truncated_or_padded_payload_is_refused(tiny_backbone, tiny_pool):
 
 
 @pytest.mark.parametrize("fields,named", [
-    ({"head_delta_rank": 1}, "head_delta_rank"),  # the default head is the profile's own
+    ({"head_delta_rank": 1, "head": "profile"}, "head_delta_rank"),
     ({"head_delta_rank": 1, "head": "shared", "prior": False}, "head_delta_rank"),
     ({"head_delta_rank": 17, "head": "shared"}, "head_delta_rank"),
     ({"head_delta_rank": -1, "head": "shared"}, "head_delta_rank"),
@@ -147,9 +147,23 @@ def test_invalid_configs_name_the_field(fields, named):
         XPeftConfig(**fields)
 
 
-def test_defaults_are_unchanged():
-    config = XPeftConfig()
-    assert config.head_delta_rank == 0 and config.stored_dtype == "float32"
+def test_the_default_is_the_byte_sized_profile_on_a_warm_pool_and_an_own_head_on_a_random_one(
+        tiny_backbone, tiny_pool):
+    engine, _ = warm_engine(tiny_backbone, tiny_pool)
+    labels = ("food", "politics", "sports")
+    warm = engine.new_state("xpeft_hard", labels, seed=0, k=3)  # head='auto', nothing else set
+    assert warm.config == XPeftConfig(k=3, **{k: v for k, v in DELTA_1.items() if k != "k"} | {"stored_dtype": "int8"})
+    assert warm.head_weight is None and warm.delta_u.shape == (3, 1) and warm.ln_weight is None
+    assert len(engine.save(warm).payload) == HEADER_BYTES + hard_mask_bytes(12, 2) + 1 + 1 + 4 * 3 + 2 + 32
+    own = engine.new_state("xpeft_hard", labels, seed=0, k=3, layer_norm=True)  # an explicit field is kept
+    assert own.config.head == "shared" and own.config.layer_norm and own.config.head_delta_rank == 1
+    engine.use_pool(tiny_pool)  # a random pool: no shared head
+    plain = engine.new_state("xpeft_hard", labels, seed=0, k=3)
+    assert plain.config == XPeftConfig(k=3, head="profile", layer_norm=True, head_delta_rank=0,
+                                       stored_dtype="float32")
+    assert plain.head_weight.shape == (3, 32) and plain.delta_u is None
+    with pytest.raises(ValueError, match="head_delta_rank=2 needs the shared head"):
+        engine.new_state("xpeft_hard", labels, seed=0, k=3, head_delta_rank=2)
 
 
 def test_an_evaluation_scores_a_smaller_profile_as_stored(tiny_backbone, tiny_pool):

@@ -129,7 +129,7 @@ def test_shared_head_profiles_store_no_head(tiny_backbone, tiny_pool):
                             prior=False)[0]
     assert result.state.head_weight is None and result.state.labels == head.labels
     assert torch.equal(engine.pool.head.weight, head.weight)  # the shared head is not trained
-    per_profile = engine.save(engine.new_state("xpeft_hard", ["food", "politics", "sports"], k=3))
+    per_profile = engine.save(engine.new_state("xpeft_hard", ["food", "politics", "sports"], k=3, head="profile"))
     shared = engine.save(result.state)
     # one bit per label of the shared head says which it scores; no head, no extras
     assert len(shared.payload) == len(per_profile.payload) + 1 and shared.extras == b""
@@ -172,14 +172,14 @@ def test_an_own_head_can_start_from_the_shared_head_and_the_label_frequencies(ti
 
     engine, head = warm_engine(tiny_backbone, tiny_pool)
     counts = Counter({"politics": 5, "travel": 1})
-    for method, extra in (("xpeft_hard", {"k": 3}), ("head_only", {})):
+    for method, extra in (("xpeft_hard", {"k": 3, "head": "profile"}), ("head_only", {})):
         state = engine.new_state(method, ("politics", "travel"), head_init="shared", **extra)
         state.prepare(counts, engine.ctx)
         assert torch.equal(state.head_weight.detach(), head.weight[[1, 3]])
         expected = head.bias[[1, 3]] + torch.log(torch.tensor([6 / 8, 2 / 8]))  # (count + 1) / (n + C)
         assert torch.allclose(state.head_bias.detach(), expected) and state.head_bias.requires_grad
         assert torch.allclose(log_prior(counts, ("politics", "travel")), torch.log(torch.tensor([0.75, 0.25])))
-    auto = engine.new_state("xpeft_hard", ("politics", "travel"), k=3)  # the default: shared on a warm pool
+    auto = engine.new_state("xpeft_hard", ("politics", "travel"), k=3, head="profile")  # head_init auto: shared
     auto.prepare(counts, engine.ctx)
     assert torch.equal(auto.head_weight.detach(), head.weight[[1, 3]])
     state = engine.new_state("head_only", ("politics", "travel"), head_init="shared")

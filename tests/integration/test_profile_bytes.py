@@ -13,19 +13,18 @@ from tests.conftest import REPO
 
 pytestmark = pytest.mark.integration
 
-RANDOM = {"`xpeft_hard`, random pool (the default)": [("xpeft_hard", {})],
+RANDOM = {"`xpeft_hard`, random pool (the default there: `head=auto` keeps an own head)": [("xpeft_hard", {})],
           "`head_only`": [("head_only", {})],
           "`xpeft_soft`, random pool": [("xpeft_soft", {})],
           "`dpt` / `prompt_tuning` / `dept`": [("dpt", {}), ("prompt_tuning", {}), ("dept", {})],
           "`single_adapter` / `aot_fc` / `aot_kron`": [("single_adapter", {}), ("aot_fc", {}), ("aot_kron", {})]}
-WARM = {"`xpeft_hard`, warm pool, `head=shared` (its label prior on)": [("xpeft_hard", {"head": "shared"})],
+WARM = {"`xpeft_hard`, warm pool (the default there: `head=auto`)": [("xpeft_hard", {})],
+        "the same with `stored_dtype=float16`": [("xpeft_hard", {"stored_dtype": "float16"})],
+        "`xpeft_hard`, warm pool, `head=shared` (label prior on)": [("xpeft_hard", {"head": "shared"})],
         "`xpeft_hard`, warm pool, `head=shared`, `layer_norm=false`": [
             ("xpeft_hard", {"head": "shared", "layer_norm": False})],
         "the same with `prior=false`": [("xpeft_hard", {"head": "shared", "layer_norm": False, "prior": False})],
-        "`xpeft_hard`, warm pool, `head=shared`, `layer_norm=false`, `head_delta_rank=1`, `stored_dtype=float16`": [
-            ("xpeft_hard", {"head": "shared", "layer_norm": False, "head_delta_rank": 1, "stored_dtype": "float16"})],
-        "the same with `stored_dtype=int8`": [
-            ("xpeft_hard", {"head": "shared", "layer_norm": False, "head_delta_rank": 1, "stored_dtype": "int8"})]}
+        "`xpeft_hard`, warm pool, `head=profile`": [("xpeft_hard", {"head": "profile"})]}
 
 
 def readme_table() -> dict[str, tuple[str, str]]:

@@ -53,8 +53,8 @@ VARIANTS = [
     EvalMethod("xpeft_hard_warm_own_head", "xpeft_hard", "warm", {"head": "profile", "head_init": "random"}),
     # Own head started from the warm pool's shared head and the profile's label frequencies: task model
     # plus personal delta; with random adapters, and with no adapters at all.
-    EvalMethod("xpeft_hard_warm_init", "xpeft_hard", "warm", {"head_init": "shared"}),
-    EvalMethod("xpeft_hard_random_init", "xpeft_hard", "random_head", {"head_init": "shared"}),
+    EvalMethod("xpeft_hard_warm_init", "xpeft_hard", "warm", {"head": "profile", "head_init": "shared"}),
+    EvalMethod("xpeft_hard_random_init", "xpeft_hard", "random_head", {"head": "profile", "head_init": "shared"}),
     EvalMethod("head_only_warm_init", "head_only", "warm", {"head_init": "shared"}),
 ]
 # One non-personalised model: head_only trained on the training rows of all profiles together.

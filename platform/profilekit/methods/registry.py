@@ -79,11 +79,16 @@ def method_names() -> list[str]:
 
 
 def parse_value(config_class: type, field: str, value: str):
-    """A command-line string as the type of `field` in `config_class` (int, float, bool or text)."""
+    """A command-line string as the type of `field` in `config_class` (int, float, bool or text); a field
+    that may be unset (`int | None`, …) takes "auto" for unset."""
     fields = {f.name: f for f in dataclasses.fields(config_class)}
     if field not in fields:
         raise ConfigError(f"{config_class.__name__} has no field {field!r}; fields: {', '.join(fields)}")
     kind = typing.get_type_hints(config_class).get(field, str)
+    if type(None) in typing.get_args(kind):  # X | None
+        if value.lower() == "auto":
+            return None
+        [kind] = [k for k in typing.get_args(kind) if k is not type(None)]
     if kind is bool:
         if value.lower() not in ("true", "false", "1", "0"):
             raise ConfigError(f"{field} takes true or false, got {value!r}")
