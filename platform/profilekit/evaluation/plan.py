@@ -59,7 +59,8 @@ VARIANTS = [
 ]
 # One non-personalised model: head_only trained on the training rows of all profiles together.
 METHODS = {m.name: m for m in [*_registered(), *VARIANTS, EvalMethod("global", None)]}
-DEFAULT_METHODS = ("head_only", "xpeft_hard", "xpeft_hard_warm_prior", "xpeft_hard_warm_init", "global")
+# the platform's defaults (xpeft_hard on a random and on a warm pool), an own head on the warm pool, and global
+DEFAULT_METHODS = ("head_only", "xpeft_hard", "xpeft_hard_warm_delta", "xpeft_hard_warm_init", "global")
 
 
 @dataclass(frozen=True)
