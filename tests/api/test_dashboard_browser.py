@@ -259,7 +259,7 @@ def test_operator_sees_queue_progress_and_memory(server, page, tmp_path):
     # 15: a profile whose new artifact scored much worse is flagged, with a link to its versions
     [worse] = read_table(page, "regressions")
     assert (worse["profile"], worse["previous accuracy"], worse["now"]) == (hard[0], "0.9", "0.4")
-    link = page.locator("#regressions a.rollback").get_attribute("href")
+    link = page.locator("#regressions a.versions").get_attribute("href")
     assert link == f"/v1/profiles/{hard[0]}/artifacts"
 
     # 14: the per-profile table is paginated and searchable
@@ -287,6 +287,12 @@ def test_operator_sees_queue_progress_and_memory(server, page, tmp_path):
 
         Image.open(tmp_path / "dashboard.png").convert("P", palette=Image.ADAPTIVE, colors=64).save(
             os.environ["PROFILEKIT_DASHBOARD_SCREENSHOT"], optimize=True)
+
+    # 15: rolled back from the dashboard: the previous artifact is current again, and the flag goes
+    page.goto(f"{server.url}/dashboard?refresh=0")
+    page.click("#regressions form.rollback button")
+    assert api.get(f"/v1/profiles/{hard[0]}").json()["artifact"]["metrics"]["accuracy"] == 0.9
+    assert "no profile got worse" in page.locator("#regressions").inner_text()
 
     page.goto(f"{server.url}/dashboard")  # refreshing by itself: a newly queued job shows up
     assert re.search(r"refreshing every \d+ s", page.locator("#refresh-state").inner_text())

@@ -60,6 +60,20 @@ def test_signing_out_ends_the_session_on_the_server(server):
     assert "jobs-by-state" not in page and 'name="key"' in page
 
 
+def test_the_dashboards_rollback_needs_an_admin_session_and_names_an_unknown_artifact(server):
+    profile, _ = server.trained_profile("rolled", "head_only", {})
+    form = {"profile_id": profile, "artifact_id": "no-such-artifact"}
+    with server.http() as http:  # no session: the sign-in form, nothing changed
+        answer = http.post("/dashboard/rollback", data=form, follow_redirects=False)
+        assert answer.status_code == 200 and 'name="key"' in answer.text
+        cookie = sign_in(server, server.admin).cookies["profilekit_session"]
+        unknown = http.post("/dashboard/rollback", data=form, headers={"Cookie": f"profilekit_session={cookie}"})
+        assert unknown.status_code == 404 and "unknown artifact no-such-artifact" in unknown.text
+        missing = http.post("/dashboard/rollback", data={"profile_id": profile},
+                            headers={"Cookie": f"profilekit_session={cookie}"})
+        assert missing.status_code == 422 and "artifact_id" in missing.text
+
+
 def test_a_revoked_key_is_refused_at_once_and_its_dashboard_sessions_end(server):
     with server.http(server.admin) as admin:
         made = admin.post("/v1/keys", json={"role": "admin", "name": "second operator"})

@@ -185,12 +185,16 @@ def profiles_section(page, *, search: str, flagged: set[str], now: datetime) -> 
 
 
 def regressions_section(rows) -> str:
-    """Profiles whose new artifact scored much worse than their last, each linked to its artifacts (the
-    rollback endpoint of issue #13 lists them and promotes an earlier one)."""
-    body = table(["profile", "external id", "tenant", "method", "previous accuracy", "now", "artifacts"], [
+    """Profiles whose new artifact scored much worse than their last, each with a button that promotes the
+    previous artifact back (the rollback of issue #13) and a link to every version."""
+    body = table(["profile", "external id", "tenant", "method", "previous accuracy", "now", "roll back"], [
         [escape(r["id"]), escape(r["external_id"] or ""), escape(r["tenant"]), escape(r["method"]),
          round(r["before"], 3), round(r["now"], 3),
-         f"<a class='rollback' href='/v1/profiles/{escape(r['id'])}/artifacts'>versions and rollback</a>"]
+         f"<form method='post' action='/dashboard/rollback' class='rollback'>"
+         f"<input type='hidden' name='profile_id' value='{escape(r['id'])}'>"
+         f"<input type='hidden' name='artifact_id' value='{escape(r['previous_id'])}'>"
+         f"<button type='submit'>use the previous artifact</button></form> "
+         f"<a class='versions' href='/v1/profiles/{escape(r['id'])}/artifacts'>all versions</a>"]
         for r in rows], "regressions", empty="no profile got worse")
     return f"""<section id="worse"><h2>Worse than before</h2><p class='note'>The current artifact's holdout
  accuracy is more than 0.1 below the previous one's; roll back by promoting the previous artifact.</p>

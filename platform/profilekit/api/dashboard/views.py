@@ -15,6 +15,7 @@ from profilekit.api.auth import SESSION_SECONDS, end_session, find_key, start_se
 from profilekit.api.dashboard import data
 from profilekit.api.deps import COOKIE, RuntimeDep, SessionDep, key_from_request
 from profilekit.api.stats import process_memory
+from profilekit.errors import NotFound
 
 router = APIRouter(prefix="/dashboard", include_in_schema=False)
 
@@ -80,6 +81,27 @@ def logout(request: Request, session: SessionDep):
     response = RedirectResponse("/dashboard", status_code=303)
     response.delete_cookie(COOKIE)
     return response
+
+
+@router.post("/rollback")
+def rollback(request: Request, session: SessionDep, profile_id: str = Form(..., max_length=64),
+             artifact_id: str = Form(..., max_length=64)):
+    """The "Worse than before" table's button: the profile's previous artifact becomes current again (the
+    same promote as `POST /v1/profiles/{id}/artifacts/{artifact_id}/promote`). The session cookie is
+    SameSite=strict, so another site's form cannot send it."""
+    from profilekit.api.services.profiles import promote_artifact
+
+    caller = key_from_request(request, session)
+    if caller is None:
+        return sign_in()
+    if not caller.is_admin:
+        return page("profilekit — forbidden", "<main><h1>This needs an admin key</h1></main>", status_code=403)
+    try:
+        promote_artifact(session, caller, profile_id, artifact_id)
+    except NotFound as exc:
+        return page("profilekit — not found", f"<main><h1>{escape(str(exc))}</h1>"
+                    "<p><a href='/dashboard'>back to the dashboard</a></p></main>", status_code=404)
+    return RedirectResponse("/dashboard", status_code=303)
 
 
 @router.get("", response_class=HTMLResponse)
