@@ -54,6 +54,8 @@ def test_every_operation_is_secured_exemplified_and_documents_its_errors(server)
         assert all(has_example(c, spec) for c in body.values()), f"{where}: request without an example"
         ok = [r for status, r in op["responses"].items() if status.startswith("2") and r.get("content")]
         assert all(has_example(c, spec) for r in ok for c in r["content"].values()), f"{where}: no response example"
+        for parameter in op.get("parameters", []):  # path, query and header values, each with an example
+            assert "example" in parameter, f"{where}: parameter {parameter['name']} without an example"
         for status, response in op["responses"].items():
             if status[0] not in "45" or where == "GET /readyz":  # its 503 is the readiness answer, not an error
                 continue

@@ -103,9 +103,17 @@ def schema_routes(app: FastAPI) -> list[APIRoute]:
             and route.include_in_schema]
 
 
+# an example for each path, query and header parameter of the API, by name
+PARAMETER_EXAMPLES = {"profile_id": "2eacf11d33e54a699a93729eee09bef5", "job_id": "730bc322a8004468bf7800936c92ded7",
+                      "artifact_id": "a0c8707af71044fea2cd789a476e712a", "key_id": "5b1f0c2d9e8a4f67b3c2d1e0f9a8b7c6",
+                      "cursor": "2eacf11d33e54a699a93729eee09bef5", "after": 12, "limit": 50, "min_rows": 10,
+                      "state": "running", "idempotency-key": "onboard-acme-2026-12-01"}
+
+
 def describe(app: FastAPI) -> dict:
     """The schema of `app`: every operation's error answers with their JSON shapes (those its route declares
-    and those its dependencies imply), and the Bearer scheme on every operation that may answer 401."""
+    and those its dependencies imply), an example of every parameter, and the Bearer scheme on every
+    operation that may answer 401."""
     if app.openapi_schema:
         return app.openapi_schema
     schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
@@ -123,6 +131,9 @@ def describe(app: FastAPI) -> dict:
             for status in implied_errors(route) - set(route.responses):  # replaces FastAPI's own 422 shape
                 responses[str(status)] = error(status)
             operation["responses"] = dict(sorted(responses.items()))
+            for parameter in operation.get("parameters", []):  # a new name without one fails test_openapi
+                if parameter["name"] in PARAMETER_EXAMPLES:
+                    parameter.setdefault("example", PARAMETER_EXAMPLES[parameter["name"]])
             if "401" in responses:
                 operation["security"] = [{"bearer": []}]
     app.openapi_schema = schema
