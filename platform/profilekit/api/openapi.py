@@ -22,7 +22,17 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, TypeAdapter
 
 from profilekit.api.deps import admin_caller, current_caller
-from profilekit.api.schemas import PROFILE_ID, ConflictError, Error, InvalidError, NotFoundError
+from profilekit.api.schemas import (
+    ARTIFACT_ID,
+    JOB_ID,
+    KEY_ID,
+    PROFILE_ID,
+    ConflictError,
+    Error,
+    InvalidError,
+    NotFoundError,
+)
+from profilekit.data import MIN_ROWS
 
 ASSETS = "/docs/assets"
 BEARER = {"type": "http", "scheme": "bearer", "bearerFormat": "pk_…",
@@ -104,10 +114,9 @@ def schema_routes(app: FastAPI) -> list[APIRoute]:
 
 
 # an example for each path, query and header parameter of the API, by name
-PARAMETER_EXAMPLES = {"profile_id": "2eacf11d33e54a699a93729eee09bef5", "job_id": "730bc322a8004468bf7800936c92ded7",
-                      "artifact_id": "a0c8707af71044fea2cd789a476e712a", "key_id": "5b1f0c2d9e8a4f67b3c2d1e0f9a8b7c6",
-                      "cursor": "2eacf11d33e54a699a93729eee09bef5", "after": 12, "limit": 50, "min_rows": 10,
-                      "state": "running", "idempotency-key": "onboard-acme-2026-12-01"}
+PARAMETER_EXAMPLES = {"profile_id": PROFILE_ID, "job_id": JOB_ID, "artifact_id": ARTIFACT_ID, "key_id": KEY_ID,
+                      "cursor": PROFILE_ID, "after": 12, "limit": 50, "min_rows": MIN_ROWS, "state": "running",
+                      "idempotency-key": "onboard-acme-2026-12-01"}
 
 
 def describe(app: FastAPI) -> dict:
