@@ -1,6 +1,6 @@
-"""Serving groups a batch's rows by the prompt length of their profiles, one forward per group: the
-answers are those of one forward over the whole batch, in the rows' order, and a row of a rare group is
-answered in the same batch as every other row."""
+"""Serving groups a batch's rows by the prompt length of their profiles, and those by text length, one
+forward per sub-batch: the answers are those of one forward over the whole batch, in the rows' order,
+and a row of a rare group is answered in the same batch as every other row."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from tests.conftest import TEXTS
 from tests.engine.test_mixed_batch import make_profiles, new, trained_looking
 
 
-def test_grouped_predictions_equal_one_forward_for_every_method(tiny_engine):
+@pytest.mark.parametrize("split_overhead", [None, 0, 128])  # none, every length alone, the default
+def test_grouped_predictions_equal_one_forward_for_every_method(tiny_engine, monkeypatch, split_overhead):
+    monkeypatch.setattr(tiny_engine, "split_overhead", split_overhead)
     profiles = make_profiles(tiny_engine)  # every method twice; the tiny prompt lengths differ by method
     states = profiles + [None, None] + profiles[:5]
     random.Random(3).shuffle(states)
@@ -30,6 +32,9 @@ def test_grouped_predictions_equal_one_forward_for_every_method(tiny_engine):
     outputs = tiny_engine.forward_grouped(tokens["input_ids"], tokens["attention_mask"], states)
     lengths = [{states[r].prompt_tokens if states[r] is not None else 0 for r in rows.tolist()} for rows, _ in outputs]
     assert all(len(group) == 1 for group in lengths) and len(outputs) >= 3  # one prompt length per forward
+    if split_overhead == 0:  # and rows of different lengths in different forwards
+        widths = [set(tokens["attention_mask"][rows].sum(1).tolist()) for rows, _ in outputs]
+        assert all(len(w) == 1 for w in widths) and len(outputs) > len(set().union(*lengths))
     assert sorted(r for rows, _ in outputs for r in rows.tolist()) == list(range(len(states)))  # each row once
 
 

@@ -15,7 +15,7 @@ import torch
 
 from profilekit.backbone import Backbone
 from profilekit.engine.hooks import AdapterGroup, AdapterOutput, install_token_biases
-from profilekit.engine.inputs import build_layout
+from profilekit.engine.inputs import build_layout, split_by_length
 from profilekit.errors import ArtifactError
 from profilekit.methods.base import Artifact, EngineContext, ProfileState
 from profilekit.methods.effects import Effects, GroupRows, as_effects
@@ -61,11 +61,17 @@ class Prediction:
     scores: dict[str, float]
 
 
+SPLIT_OVERHEAD = 128  # positions; chosen on CPU (docs/benchmarks.md, #15 "Rows of similar length")
+
+
 class Engine:
     """One frozen backbone, one pool, any number of profiles served in mixed batches."""
 
-    def __init__(self, backbone: Backbone, pool=None):
+    def __init__(self, backbone: Backbone, pool=None, *, split_overhead: int | None = SPLIT_OVERHEAD):
+        """`split_overhead`: what one forward costs beyond its positions, in positions, for serving's
+        split of a batch by text length (`forward_grouped`); None: never split by length."""
         self.backbone = backbone
+        self.split_overhead = split_overhead
         self.ctx = EngineContext(backbone.backbone_id, backbone.num_layers, backbone.hidden_size,
                                  backbone.vocab_size, device=backbone.device, dtype=backbone.dtype,
                                  embeddings=backbone.model.get_input_embeddings().weight)
@@ -227,20 +233,24 @@ class Engine:
     def forward_grouped(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                         states: list[ProfileState | None]) -> list[tuple[torch.Tensor, BatchOutput]]:
         """Serving's forward: rows grouped by the prompt length their profile inserts (0 for most methods),
-        one forward per group, each cut to its longest row, so no row is padded by another's prompt or
-        text. Every group runs in this call (none waits for a later batch); (rows [R], output) per group,
-        output row i being input row rows[i]. Answers equal `forward` on the whole batch to float
-        tolerance (padding is masked)."""
-        groups: dict[int, list[int]] = {}
+        each group cut into sub-batches of similar text length (`split_by_length`, priced with
+        `self.split_overhead`), one forward per sub-batch, each cut to its longest row, so no row is padded
+        by another's prompt or by a much longer text. Every sub-batch runs in this call (none waits for a
+        later batch); (rows [R], output) per sub-batch, output row i being input row rows[i]. Answers
+        equal `forward` on the whole batch to float tolerance (padding is masked)."""
+        lengths = attention_mask.sum(1).tolist()  # [B] tokens per row
+        by_prompt: dict[int, list[int]] = {}
         for row, state in enumerate(states):
-            groups.setdefault(state.prompt_tokens if state is not None else 0, []).append(row)
-        if len(groups) == 1:
+            by_prompt.setdefault(state.prompt_tokens if state is not None else 0, []).append(row)
+        parts = [[rows[i] for i in part] for prompt, rows in by_prompt.items()
+                 for part in split_by_length([lengths[r] + prompt for r in rows], self.split_overhead)]
+        if len(parts) == 1:
             return [(torch.arange(len(states)), self.forward(input_ids, attention_mask, states))]
         outputs = []
-        for rows in groups.values():
+        for rows in parts:
             index = torch.tensor(rows, device=input_ids.device)
             mask = attention_mask[index]  # [R, S]
-            width = int(mask.sum(1).max())  # right-padded: the group's longest row
+            width = int(mask.sum(1).max())  # right-padded: the sub-batch's longest row
             out = self.forward(input_ids[index, :width], mask[:, :width], [states[r] for r in rows])
             outputs.append((index, out))
         return outputs

@@ -69,3 +69,28 @@ def build_layout(word: torch.Tensor, attention_mask: torch.Tensor,
         embeds = embeds.index_put((group_rows.unsqueeze(1), at), vectors.to(word.dtype))
         mask = mask.index_put((group_rows.unsqueeze(1), at), attention_mask.new_ones(()))
     return PromptLayout(embeds, mask, rows, cols, target, (B, S))
+
+
+def split_by_length(lengths: list[int], overhead: int | None) -> list[list[int]]:
+    """Rows (indexes into `lengths`, tokens per row) cut into sub-batches of similar length, one forward
+    each, each padded only to its own longest row. A forward is priced at rows × longest row plus
+    `overhead` positions (its fixed cost); the cut with the least total price is taken (exact: dynamic
+    programming over the distinct lengths, shortest first). None: one sub-batch of every row."""
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    if overhead is None or len(order) < 2:
+        return [order]
+    ends = [i + 1 for i in range(len(order)) if i + 1 == len(order) or lengths[order[i]] != lengths[order[i + 1]]]
+    best = [0.0] + [float("inf")] * len(ends)  # best[j]: price of the rows before ends[j - 1]
+    cut = [0] * (len(ends) + 1)
+    for j, end in enumerate(ends, 1):
+        width = lengths[order[end - 1]]
+        for i in range(j):
+            start = ends[i - 1] if i else 0
+            price = best[i] + (end - start) * width + overhead
+            if price < best[j]:
+                best[j], cut[j] = price, i
+    bounds, j = [], len(ends)
+    while j:
+        bounds.append((ends[cut[j] - 1] if cut[j] else 0, ends[j - 1]))
+        j = cut[j]
+    return [order[start:end] for start, end in reversed(bounds)]

@@ -33,7 +33,7 @@ class EngineCache:
 
                 s = self.settings
                 backbone = load_backbone(s.backbone_path, device=s.device, dtype=s.dtype, max_length=s.max_length)
-                self._engine = Engine(backbone)
+                self._engine = Engine(backbone, split_overhead=s.length_split_overhead)
             return self._engine
 
     def pool(self, row: Pool):
