@@ -19,7 +19,12 @@ Everything runs on this machine; clients and server talk over 127.0.0.1 only.
 Prints `name: value` lines: requests/s, served rows/s, client-side latency p50/p99, the mean batch
 the server's batcher formed (from /metrics), the backbone's and the engine's rows/s, and
 served_throughput_ratio (served rows/s over in-process backbone rows/s, median over rounds; target
->= 0.9) beside served_over_engine_ratio (what HTTP and batching cost on top of the forward).
+>= 0.9) beside served_over_engine_ratio (what HTTP and batching cost on top of the forward). The server
+cuts each batch into rows of similar length (setting length_split_overhead), which the plain backbone,
+one forward per 64 rows, does not: served_over_split_backbone_ratio is over the backbone cut the same
+way (each round also times it), the served rate with that gain taken out. client_cpu_share and
+server_cpu_share: the CPU time the benchmark's clients (this process) and the server used while the
+clients ran, as shares of every core's time (the clients take theirs from the same cores).
 With --profile-stacks, py-spy samples the server during round 1 and the shares of its busy samples
 are printed (py-spy takes CPU from the same cores: round 1 is then slower).
 """
@@ -43,7 +48,7 @@ import threading
 import time
 from pathlib import Path
 
-from bench.common import report
+from bench.common import plain_forward, report
 from profilekit.data import NEWS_AUTHORS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -176,6 +181,15 @@ async def clients(url: str, key: str, ids: list[str], texts: list[str], *, concu
     return {"latencies": latencies, "errors": errors, "rows": rows, "wall": wall, "refused": refused}
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system, every thread) a process has used so far, from /proc; NaN without /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return math.nan
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+
+
 def record_stacks(pid: int, seconds: float, path: Path) -> subprocess.Popen:
     """py-spy sampling the server's Python stacks (every thread, idle waits excluded) into `path` (raw)."""
     spy = Path(sys.executable).with_name("py-spy")
@@ -215,8 +229,10 @@ def stack_summary(path: Path) -> list[tuple[str, float]]:
     return parts + [(f"innermost {frame}", n / max(busy, 1)) for frame, n in innermost.most_common(8)]
 
 
-def backbone_rows_per_second(backbone, texts: list[str], batch: int, seconds: float) -> float:
-    """The plain backbone in-process: tokenize and forward the same texts in batches of `batch` rows."""
+def backbone_rows_per_second(backbone, texts: list[str], batch: int, seconds: float,
+                             split_overhead: int | None = None) -> float:
+    """The plain backbone in-process: tokenize and forward the same texts in batches of `batch` rows, each
+    in one forward; with `split_overhead`, cut into rows of similar length as serving cuts a batch."""
     import torch
 
     rows, began = 0, time.perf_counter()
@@ -224,7 +240,7 @@ def backbone_rows_per_second(backbone, texts: list[str], batch: int, seconds: fl
         while time.perf_counter() - began < seconds:
             for start in range(0, len(texts), batch):
                 chunk = texts[start:start + batch]
-                backbone.model(**backbone.tokenize(chunk))
+                plain_forward(backbone, chunk, split_overhead)
                 rows += len(chunk)
     return rows / (time.perf_counter() - began)
 
@@ -294,7 +310,8 @@ def main() -> None:
             backbone_rows_per_second(engine.backbone, texts, settings.max_batch_size, 0)  # one warm-up pass
             states = [engine.new_state("xpeft_hard", categories[:5], seed=i, k=50) for i in range(64)]
             engine_rows_per_second(engine, texts, states, settings.max_batch_size, 0)
-            ratios, backbone_rates, served_rates, latencies, engine_rates = [], [], [], [], []
+            ratios, backbone_rates, served_rates, latencies, engine_rates, split_rates = [], [], [], [], [], []
+            client_cpu, server_cpu = [], []
             rows = wall = batch_rows = batches = refused = 0.0
             for round_ in range(args.rounds):
                 rate = backbone_rows_per_second(engine.backbone, texts, settings.max_batch_size,
@@ -302,12 +319,18 @@ def main() -> None:
                 before = batch_metrics(url)
                 spy = record_stacks(process.pid, args.seconds, args.profile_stacks) \
                     if args.profile_stacks and round_ == 0 else None
+                cpu_before = cpu_seconds(os.getpid()), cpu_seconds(process.pid)
                 served = asyncio.run(clients(url, key, ids, texts, concurrency=args.clients, items=args.items,
                                              seconds=args.seconds, seed=round_, hot=hot, hot_share=args.hot_share))
+                cores = (os.cpu_count() or 1) * served["wall"]  # the machine's CPU seconds in the round
+                client_cpu.append((cpu_seconds(os.getpid()) - cpu_before[0]) / cores)
+                server_cpu.append((cpu_seconds(process.pid) - cpu_before[1]) / cores)
                 after = batch_metrics(url)
                 if spy is not None:
                     spy.wait(60)
                 backbone_rates.append(rate)
+                split_rates.append(backbone_rows_per_second(engine.backbone, texts, settings.max_batch_size,
+                                                            args.backbone_seconds, settings.length_split_overhead))
                 engine_rates.append(engine_rows_per_second(engine, texts, states, settings.max_batch_size,
                                                            args.backbone_seconds))
                 served_rates.append(served["rows"] / served["wall"])
@@ -347,9 +370,15 @@ def main() -> None:
     engine_ratios = [s / e for s, e in zip(served_rates, engine_rates, strict=True)]
     report("engine_rows_per_second", statistics.median(engine_rates))
     report("served_over_engine_ratio", statistics.median(engine_ratios))  # what HTTP and batching cost
+    split_ratios = [s / b for s, b in zip(served_rates, split_rates, strict=True)]
+    report("backbone_split_rows_per_second", statistics.median(split_rates))
+    report("served_over_split_backbone_ratio", statistics.median(split_ratios))  # the cut by length left out
+    report("client_cpu_share", statistics.median(client_cpu))  # of every core, during the client time
+    report("server_cpu_share", statistics.median(server_cpu))
     for name, values in (("served_throughput_ratio", ratios), ("served_rows_per_second", served_rates),
                          ("backbone_rows_per_second", backbone_rates), ("engine_rows_per_second", engine_rates),
-                         ("served_over_engine_ratio", engine_ratios)):
+                         ("served_over_engine_ratio", engine_ratios),
+                         ("served_over_split_backbone_ratio", split_ratios)):
         report(f"{name}_per_round", " ".join(f"{v:.3f}" for v in values))
     if args.profile_stacks and args.profile_stacks.exists():
         for frame, share in stack_summary(args.profile_stacks):

@@ -101,6 +101,22 @@ def paired_ratios(baseline, fns: dict, *, repeats: int = 7,
     return {name: statistics.median(rs) for name, rs in ratios.items()}, statistics.median(base)
 
 
+def plain_forward(backbone, texts: list[str], split_overhead: int | None = None) -> None:
+    """The plain backbone on `texts` (call under inference mode): tokenize and run one forward padded to
+    the longest row, or with `split_overhead` one forward per sub-batch of similar length, cut as serving
+    cuts a batch (engine/inputs.split_by_length)."""
+    import torch
+
+    from profilekit.engine.inputs import split_by_length
+
+    tokens = backbone.tokenize(texts)
+    ids, mask = tokens["input_ids"], tokens["attention_mask"]
+    for part in split_by_length(mask.sum(1).tolist(), split_overhead):
+        index = torch.tensor(part, device=ids.device)
+        width = int(mask[index].sum(1).max())  # right-padded: the sub-batch's longest row
+        backbone.model(input_ids=ids[index, :width], attention_mask=mask[index, :width])
+
+
 def configured_backbone():
     """The encoder as the product loads it: PROFILEKIT_BACKBONE_PATH, _DEVICE, _DTYPE and _MAX_LENGTH (default:
     the packaged MiniLM on the CPU in float32), so bench/gpu_check.sh measures the GPU in each dtype."""

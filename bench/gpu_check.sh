@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The GPU check (#14): on a machine with a CUDA GPU, in at most 8 minutes and without the internet,
+# The GPU check (#14): on a machine with a CUDA GPU, in at most 9 minutes and without the internet,
 #   1. the engine and API tests with PROFILEKIT_DEVICE=cuda,
 #   2. in float32 and in bfloat16 (PROFILEKIT_DTYPE, the settings' dtype of the frozen backbone):
 #      python -m bench.engine, python -m bench.methods, and the mixed-batch part of `profilekit bench`
 #      (--parts peers: mixed-profile batches against HF PEFT and adapters),
 #   3. in float32: python -m bench.fairness (a quiet tenant's p99 beside a flooding one, against its idle
 #      p99: the #14 target of 2x, which a CPU cannot meet since a forward's time grows with its rows),
+#      and python -m bench.length_split (rows/s at several PROFILEKIT_LENGTH_SPLIT_OVERHEAD values, #15),
 # and writes every figure (`name: value` lines) to $OUT/figures.txt, each step's full output to $OUT/<step>.log.
 # On a machine without a GPU it says so and exits 0. Exit status: 0 when every step passed, 1 otherwise.
 #   bench/gpu_check.sh                  # from the repository root; OUT=dir to write elsewhere
@@ -59,6 +60,8 @@ for dtype in float32 bfloat16; do
 done
 export PROFILEKIT_DTYPE=float32
 step fairness 40 "$PY" -m bench.fairness --requests 30
+# serving's cut of a batch into rows of similar length: is the CPU's default overhead right on a GPU?
+step length_split 40 "$PY" -m bench.length_split --rounds 5 --overheads never,128,1024,8192
 
 echo "figures: $FIGURES"
 if [ "${#failed[@]}" -gt 0 ]; then

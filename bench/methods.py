@@ -15,8 +15,10 @@ ratio is the median over the repeats (the machine may be shared; see bench/commo
   factors every forward;
 - throughput_ratio_mixed_all: 64 rows, 7 distinct profiles of each of the 9 methods and one row
   without a profile, over the plain backbone, as serving runs them (`Engine.forward_grouped`: one
-  forward per prompt length, issue #15); throughput_ratio_mixed_all_one_forward: the same rows in one
-  forward, every row padded to the longest prompt;
+  forward per prompt length, each cut into rows of similar text length, issue #15);
+  throughput_ratio_mixed_all_prompt_groups: the same without the cut by text length (one forward per
+  prompt length); throughput_ratio_mixed_all_one_forward: the same rows in one forward, every row
+  padded to the longest prompt;
 - payload_bytes_<method>: the stored factors of one profile (head and header not included);
 - kept_row_bytes_aot_*: the composed rows a hot AoT profile keeps in the cache, mean over the profiles
   (the tokens of its rows of the 64 texts), on top of its factors.
@@ -80,11 +82,12 @@ def main() -> None:
     mixed = [profiles[m][i] for i in range(per_method) for m in ALL]
     mixed += [None] * (len(texts) - len(mixed))
 
-    def serve(states, grouped=False):
+    def serve(states, grouped=False, split_overhead=engine.split_overhead):
         forward = engine.forward_grouped if grouped else engine.forward
 
         @torch.inference_mode()
         def run():
+            engine.split_overhead = split_overhead
             forward(tokens["input_ids"], tokens["attention_mask"], states)
         return run
 
@@ -95,7 +98,8 @@ def main() -> None:
         return run
 
     fns = {m: serve(profiles[m]) for m in METHODS} | {m: serve(states) for m, states in cold.items()}
-    fns |= {"mixed_all": serve(mixed, grouped=True), "mixed_all_one_forward": serve(mixed)}
+    fns |= {"mixed_all": serve(mixed, grouped=True), "mixed_all_one_forward": serve(mixed),
+            "mixed_all_prompt_groups": serve(mixed, grouped=True, split_overhead=None)}
     filler = backbone.tokenizer.convert_tokens_to_ids("the")  # an ordinary token for each prompt vector
     lengths = {m: profiles[m][0].prompt_tokens for m in METHODS if profiles[m][0].prompt_tokens}  # prompt methods
     for extra in sorted(set(lengths.values())):
@@ -112,6 +116,7 @@ def main() -> None:
         report(f"prompt_cost_ratio_{method}", ratios[method] / ratios[f"plain_plus_{extra}"])
     report("throughput_ratio_mixed_all", ratios["mixed_all"])
     report("throughput_ratio_mixed_all_one_forward", ratios["mixed_all_one_forward"])
+    report("throughput_ratio_mixed_all_prompt_groups", ratios["mixed_all_prompt_groups"])
     for method in ALL:
         report(f"payload_bytes_{method}", engine.save(profiles[method][0]).payload_bytes)
     for method in AOT:
