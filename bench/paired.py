@@ -2,6 +2,8 @@
 with head_only; this pairs A with B: the best method with `global`, warm adapters with random ones).
 
     python -m bench.paired docs/results/news-authors-crossfit xpeft_hard_warm_delta global --seeds 0,1,2
+    python -m bench.paired docs/results/news-authors-crossfit-k10 xpeft_hard_warm_delta xpeft_hard_warm_delta \
+        --b-folder docs/results/news-authors-crossfit --seeds 0      # the same method at k=10 − at k=50
 
 For each seed alone and for the mean over the seeds (each profile's accuracy averaged over them first, as
 `profilekit eval --seeds` does): mean of A − B over the profiles both have, 95 % bootstrap interval, and
@@ -41,23 +43,35 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("a")
     p.add_argument("b")
     p.add_argument("--seeds", help="comma-separated: the folder's seed-N runs (default: the folder itself)")
+    p.add_argument("--b-folder", type=Path, default=None,
+                   help="B's results from this evaluation folder instead (the same seeds, profiles and splits: "
+                        "one method with other --set values, from a run with --pools-dir)")
     args = p.parse_args(argv)
     seeds = [s.strip() for s in args.seeds.split(",")] if args.seeds else [None]
-    files = [args.folder / (f"seed-{s}" if s is not None else "") / "results.csv" for s in seeds]
-    missing = [str(f) for f in files if not f.is_file()]
-    if missing:
-        p.error(f"no results at {', '.join(missing)}")
-    runs = [read_results(f) for f in files]
-    unknown = [m for m in (args.a, args.b) if not any(r["method"] == m for rows in runs for r in rows)]
-    if unknown:
-        p.error(f"no results for {', '.join(unknown)}; the folder has "
-                f"{', '.join(sorted({r['method'] for rows in runs for r in rows}))}")
+
+    def runs_of(folder: Path, method: str) -> list[list[dict]]:
+        files = [folder / (f"seed-{s}" if s is not None else "") / "results.csv" for s in seeds]
+        missing = [str(f) for f in files if not f.is_file()]
+        if missing:
+            p.error(f"no results at {', '.join(missing)}")
+        runs = [read_results(f) for f in files]
+        if not any(r["method"] == method for rows in runs for r in rows):
+            where = "the folder" if folder == args.folder else str(folder)
+            present = sorted({r["method"] for rows in runs for r in rows})
+            p.error(f"no results for {method}; {where} has {', '.join(present)}")
+        return [[r for r in rows if r["method"] == method] for rows in runs]
+
+    a_runs = runs_of(args.folder, args.a)
+    b_runs = runs_of(args.b_folder or args.folder, args.b)
+    a, b = args.a, args.b if args.b_folder is None else f"{args.b} ({args.b_folder})"
+    runs = [[{**r, "method": "A"} for r in a_rows] + [{**r, "method": "B"} for r in b_rows]
+            for a_rows, b_rows in zip(a_runs, b_runs, strict=True)]
     if not args.seeds:
-        print(f"{args.a} − {args.b}: {text(paired(runs[0], args.a, args.b))}")
+        print(f"{a} − {b}: {text(paired(runs[0], 'A', 'B'))}")
         return 0
     for seed, rows in zip(seeds, runs, strict=True):
-        print(f"seed {seed}: {args.a} − {args.b}: {text(paired(rows, args.a, args.b))}")
-    print(f"mean over seeds {args.seeds}: {args.a} − {args.b}: {text(paired(mean_over_runs(runs), args.a, args.b))}")
+        print(f"seed {seed}: {a} − {b}: {text(paired(rows, 'A', 'B'))}")
+    print(f"mean over seeds {args.seeds}: {a} − {b}: {text(paired(mean_over_runs(runs), 'A', 'B'))}")
     return 0
 
 

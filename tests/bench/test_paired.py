@@ -39,3 +39,16 @@ def test_a_missing_seed_or_an_unknown_method_is_named(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(tmp_path), "A", "Bee", "--seeds", "0"])
     assert "no results for Bee; the folder has A, B" in capsys.readouterr().err
+
+
+def test_b_from_another_folder_pairs_the_same_method_run_two_ways(tmp_path, capsys):
+    for folder, scores in (("k10", {"ann": 0.75, "bo": 0.5}), ("k50", {"ann": 0.5, "bo": 0.5, "cy": 1.0})):
+        (tmp_path / folder / "seed-0").mkdir(parents=True)
+        append_results(tmp_path / folder / "seed-0" / "results.csv",
+                       [record(p, "M", a) for p, a in scores.items()] + [record("ann", "other", 0.0)])
+    assert main([str(tmp_path / "k10"), "M", "M", "--b-folder", str(tmp_path / "k50"), "--seeds", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith(f"seed 0: M − M ({tmp_path / 'k50'}): +0.125") and "1 / 1 / 0 over 2 profiles" in out[0]
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "k10"), "M", "Q", "--b-folder", str(tmp_path / "k50"), "--seeds", "0"])
+    assert f"no results for Q; {tmp_path / 'k50'} has M, other" in capsys.readouterr().err
