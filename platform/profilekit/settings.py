@@ -57,9 +57,10 @@ class Settings(BaseSettings):
     length_split_overhead: int = Field(
         default=128, ge=0, description="A batch's rows are cut into sub-batches of similar length, one forward "
         "each padded to its own longest row, when that saves more padded positions than this many per extra "
-        "forward (its fixed cost, in positions). On a CPU a forward costs about its positions (128 measured "
-        "best, docs/benchmarks.md); on a GPU, where a small forward costs about as much as a full one, raise "
-        "it; 1000000 never cuts by length (rows are still grouped by the prompt length their method inserts).")
+        "forward (its fixed cost, in positions). On a CPU a forward costs about its positions (16 to 128 were "
+        "equally good on 2 cores, docs/benchmarks.md); on a GPU a small forward may cost about as much as a "
+        "full one: measure with bench.length_split and raise it; 1000000 never cuts by length (rows are still "
+        "grouped by the prompt length their method inserts).")
     max_queue_rows: int = Field(default=4096, ge=1, description="Rows waiting in the batcher before 429s.")
     max_queue_seconds: float = Field(
         default=1.0, gt=0, description="Longest expected wait in the batcher's queue (its backlog at the "
