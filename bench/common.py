@@ -111,9 +111,14 @@ def plain_forward(backbone, texts: list[str], split_overhead: int | None = None)
 
     tokens = backbone.tokenize(texts)
     ids, mask = tokens["input_ids"], tokens["attention_mask"]
-    for part in split_by_length(mask.sum(1).tolist(), split_overhead):
+    lengths = mask.sum(1).tolist()
+    parts = split_by_length(lengths, split_overhead)
+    if len(parts) == 1:
+        backbone.model(**tokens)
+        return
+    for part in parts:
         index = torch.tensor(part, device=ids.device)
-        width = int(mask[index].sum(1).max())  # right-padded: the sub-batch's longest row
+        width = max(lengths[r] for r in part)  # right-padded: the sub-batch's longest row
         backbone.model(input_ids=ids[index, :width], attention_mask=mask[index, :width])
 
 

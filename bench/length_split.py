@@ -30,8 +30,6 @@ from profilekit.engine.engine import SPLIT_OVERHEAD
 from profilekit.engine.inputs import split_by_length
 from profilekit.pool import PoolSpec, random_pool
 
-NEVER = 10**9
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -41,7 +39,7 @@ def main() -> None:
     parser.add_argument("--overheads", default=f"never,32,{SPLIT_OVERHEAD},512")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    overheads = [NEVER if o == "never" else int(o) for o in args.overheads.split(",")]
+    overheads = [None if o == "never" else int(o) for o in args.overheads.split(",")]  # None: never cut
     texts = news_texts(args.texts)
     rng = random.Random(0)
     batches = [rng.sample(texts, args.rows) for _ in range(args.batches)]
@@ -52,17 +50,17 @@ def main() -> None:
     states = [engine.new_state("xpeft_hard", labels, seed=i, k=50) for i in range(args.rows)]
 
     @torch.inference_mode()
-    def backbone_run(overhead: int) -> None:
+    def backbone_run(overhead: int | None) -> None:
         for batch in batches:
             plain_forward(backbone, batch, overhead)
 
-    def engine_run(overhead: int) -> None:
+    def engine_run(overhead: int | None) -> None:
         engine.split_overhead = overhead
         for batch in batches:
             engine.predict(batch, states)
 
-    sides = {"backbone": lambda: backbone_run(NEVER), "backbone_split": lambda: backbone_run(SPLIT_OVERHEAD)}
-    sides |= {f"engine_overhead_{'never' if o == NEVER else o}": (lambda o=o: engine_run(o)) for o in overheads}
+    sides = {"backbone": lambda: backbone_run(None), "backbone_split": lambda: backbone_run(SPLIT_OVERHEAD)}
+    sides |= {f"engine_overhead_{'never' if o is None else o}": (lambda o=o: engine_run(o)) for o in overheads}
     for run in sides.values():  # warm-up
         run()
     rates: dict[str, list[float]] = {name: [] for name in sides}
@@ -84,7 +82,7 @@ def main() -> None:
     lengths = [backbone.tokenize(batch)["attention_mask"].sum(1).tolist() for batch in batches]
     for overhead in overheads:
         padded = sum(len(part) * max(ls[r] for r in part) for ls in lengths for part in split_by_length(ls, overhead))
-        report(f"useful_position_share_overhead_{'never' if overhead == NEVER else overhead}",
+        report(f"useful_position_share_overhead_{'never' if overhead is None else overhead}",
                sum(map(sum, lengths)) / padded)
 
 

@@ -249,9 +249,8 @@ class Engine:
         outputs = []
         for rows in parts:
             index = torch.tensor(rows, device=input_ids.device)
-            mask = attention_mask[index]  # [R, S]
-            width = int(mask.sum(1).max())  # right-padded: the sub-batch's longest row
-            out = self.forward(input_ids[index, :width], mask[:, :width], [states[r] for r in rows])
+            width = max(lengths[r] for r in rows)  # right-padded: the sub-batch's longest row
+            out = self.forward(input_ids[index, :width], attention_mask[index, :width], [states[r] for r in rows])
             outputs.append((index, out))
         return outputs
 
