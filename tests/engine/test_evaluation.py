@@ -218,3 +218,39 @@ def test_a_run_with_other_settings_is_scored_on_another_folders_pools(tiny_backb
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "k3" / "pools").iterdir()} == built
     k2, k3 = (read_results(tmp_path / k / "results.csv") for k in ("k2", "k3"))
     assert {r["profile"] for r in k2} == {r["profile"] for r in k3} and len(k2) == 9
+
+
+def test_masks_start_on_similar_authors_and_prior_trained_pools_keep_their_own_folder(tiny_backbone_dir, tmp_path,  # noqa: F811
+                                                                                   capsys):
+    """xpeft_hard_warm_near: masks started on the adapters of the pool authors nearest by label counts, also on
+    pools saved before pools recorded them; --pool-adapter-prior pools are never mixed with plain ones."""
+    from dataclasses import replace
+
+    from profilekit.cli import main
+    from profilekit.pool import load_pool, save_pool
+
+    common = ["eval", "--data", str(NEWS), "--min-rows", "160", "--max-rows", "10", "--pool-size", "8",
+              "--pool-folds", "2", "--epochs", "1", "--batch-size", "4", "--backbone", str(tiny_backbone_dir),
+              "--no-progress"] + [f"--set=xpeft_hard_{m}.k=2" for m in ("warm_delta", "warm_near", "random_near")]
+    plain = tmp_path / "plain"
+    assert main(common + ["--out", str(plain), "--methods", "xpeft_hard_warm_delta"]) == 0
+    for fold in (0, 1):  # as a pool file written before pools recorded their authors' labels
+        path = plain / "pools" / f"pool-{fold}.safetensors"
+        pool = load_pool(path)
+        assert pool.builder_labels.shape == (8, len(pool.head.labels)) and pool.builder_labels.sum() > 0
+        save_pool(replace(pool, builder_labels=None), path)
+    assert main(common + ["--out", str(plain), "--methods", "xpeft_hard_warm_near,xpeft_hard_random_near"]) == 0
+    rows = read_results(plain / "results.csv")
+    assert {r["method"] for r in rows} == {"xpeft_hard_warm_delta", "xpeft_hard_warm_near", "xpeft_hard_random_near"}
+    assert len(rows) == 27
+
+    capsys.readouterr()
+    assert main(common + ["--out", str(tmp_path / "prior"), "--methods", "xpeft_hard_warm_delta", "--pools-dir",
+                          str(plain / "pools"), "--pool-adapter-prior"]) == 2
+    assert "built with other settings" in capsys.readouterr().err
+    assert main(common + ["--out", str(tmp_path / "prior"), "--methods", "xpeft_hard_warm_delta",
+                          "--pool-adapter-prior"]) == 0
+    assert json.loads((tmp_path / "prior" / "pools" / "config.json").read_text())["pool_adapter_prior"] is True
+    prior_pool, plain_pool = (load_pool(f / "pools" / "pool-0.safetensors") for f in (tmp_path / "prior", plain))
+    assert torch.equal(prior_pool.head.weight, plain_pool.head.weight)  # the same shared head, other adapters
+    assert prior_pool.pool_hash != plain_pool.pool_hash

@@ -1,11 +1,14 @@
 """A warm pool: a shared head and one adapter per existing profile, trained by the one training loop,
 then frozen."""
 
+from dataclasses import replace
+
+import pytest
 import torch
 
 from profilekit.engine import Engine
 from profilekit.jobs import TrainConfig
-from profilekit.pool import load_pool, save_pool
+from profilekit.pool import AdapterPool, load_pool, random_pool, save_pool
 from profilekit.training import build_warm_pool, train_profiles
 from profilekit.training.loop import profiles_loss
 from tests.engine.test_training import profile
@@ -18,7 +21,10 @@ def test_warm_pool_adapters_help_their_own_profile_through_the_shared_head(tiny_
     pool = build_warm_pool(engine, builders, reduction_factor=4, config=config, adapter_lr=1e-2)
     assert pool.spec.source == "warm" and pool.num_adapters == 3
     assert pool.head.labels == ("food", "politics", "sports")
+    # what each adapter was trained on: its profile's training label counts over the head's labels
+    assert pool.builder_labels[1].tolist()[1] == 0 and pool.builder_labels[1].sum() > 0  # w1: sports and food
     pool = load_pool(save_pool(pool, tmp_path / "warm.safetensors"))  # trained pools travel as safetensors
+    assert pool.builder_labels is not None and pool.builder_labels[1, 1] == 0
     engine.use_pool(pool)
     for index, data in enumerate(builders):
         one_hot = engine.new_state("xpeft_hard", [], k=1, layer_norm=False, head="shared", prior=False)
@@ -37,3 +43,44 @@ def test_warm_pool_adapters_help_their_own_profile_through_the_shared_head(tiny_
     result = train_profiles(engine, [profile("newcomer", 6, seed=5)], "xpeft_hard", config=config, k=1,
                             head="shared")[0]
     assert result.state.head_weight is None and result.n_holdout >= 1
+
+
+def test_nearest_mask_init_starts_on_the_adapters_of_similar_profiles(tiny_backbone):
+    builders = [profile("w0", 8), profile("w1", 8, labels=("sports", "food"), seed=1), profile("w2", 8, seed=2),
+                profile("w3", 8, labels=("food", "politics"), seed=3)]
+    engine = Engine(tiny_backbone)
+    pool = build_warm_pool(engine, builders, reduction_factor=4, config=TrainConfig(epochs=1, batch_size=4))
+    engine.use_pool(pool)
+    sports_food = profile("newcomer", 6, labels=("sports", "food"), seed=5)
+    [near] = train_profiles(engine, [sports_food], "xpeft_hard", config=TrainConfig(epochs=1, batch_size=4), k=1,
+                            mask_init="nearest", lr=1e-6)
+    # w1 wrote about exactly these labels; with k=1 every layer's mask stays on its adapter
+    assert near.state.mask_logits.argmax(dim=-1).eq(1).all()
+
+    adapters = random_pool(replace(pool.spec, source="random", init_std=0.1))
+    engine.use_pool(AdapterPool(adapters.spec, adapters.down_w, adapters.down_b, adapters.up_w, adapters.up_b,
+                                head=pool.head))  # random adapters record no profiles: nearest is refused by name
+    with pytest.raises(ValueError, match="mask_init='nearest'"):
+        train_profiles(engine, [sports_food], "xpeft_hard", config=TrainConfig(epochs=1, batch_size=4),
+                       k=1, mask_init="nearest")
+
+
+def test_adapters_trained_beside_a_label_prior_keep_the_shared_head(tiny_backbone):
+    """adapter_prior: each builder's bias learns its label prior while the shared weight stays frozen; the
+    pool keeps the shared head as fitted, and its adapters differ from ones that had to carry the prior."""
+    builders = [profile("w0", 8, labels=("politics", "politics", "sports")), profile("w1", 8, labels=("sports", "food"),
+                                                                                       seed=1)]
+    config, engine = TrainConfig(epochs=2, batch_size=4), Engine(tiny_backbone)
+    plain = build_warm_pool(engine, builders, reduction_factor=4, config=config, adapter_lr=1e-2)
+    with_prior = build_warm_pool(engine, builders, reduction_factor=4, config=config, adapter_lr=1e-2,
+                                 adapter_prior=True)
+    assert torch.equal(with_prior.head.weight, plain.head.weight) and torch.equal(with_prior.head.bias, plain.head.bias)
+    assert not torch.allclose(with_prior.up_w, plain.up_w)
+
+    shared = plain.head
+    data = profile("alice", 6, labels=("politics", "sports"))
+    [result] = train_profiles(engine, [data], "single_adapter", config=config, start_head=shared,
+                              freeze_head=True, head_prior=True, reduction_factor=4, head_lr=0.1)
+    rows = [shared.labels.index(y) for y in result.state.labels]
+    assert torch.equal(result.state.head_weight, shared.weight[rows])  # frozen
+    assert not torch.allclose(result.state.head_bias, shared.bias[rows])  # its prior: started and learned

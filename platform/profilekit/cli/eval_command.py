@@ -48,6 +48,9 @@ def add_commands(commands) -> None:
                    help="build one warm pool from this file's authors (existing users) instead, and evaluate "
                         "every author of --data on it")
     p.add_argument("--pool-seed", type=int, default=0, help="seeds the folds and the warm pools")
+    p.add_argument("--pool-adapter-prior", action="store_true",
+                   help="train each warm adapter beside a label prior of its author, so it learns what a prior "
+                        "cannot (the pools differ: give them their own --pools-dir)")
     p.add_argument("--pools-dir", default=None,
                    help="where the warm pools are kept (default OUT/pools): another folder's pools, so that a "
                         "run with other method settings (--set) is scored on the same pools")
@@ -83,8 +86,9 @@ def run_eval(args) -> int:
         data=str(args.data), methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
         min_rows=args.min_rows, max_rows=args.max_rows, pool_size=args.pool_size,
         warm_min_rows=args.warm_min_rows, pool_folds=args.pool_folds, pool_data=args.pool_data,
-        pool_seed=args.pool_seed, epochs=args.epochs, batch_size=args.batch_size,
-        profiles_per_step=args.profiles_per_step, seed=args.seed, overrides=_overrides(args.set))
+        pool_seed=args.pool_seed, pool_adapter_prior=args.pool_adapter_prior, epochs=args.epochs,
+        batch_size=args.batch_size, profiles_per_step=args.profiles_per_step, seed=args.seed,
+        overrides=_overrides(args.set))
     try:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     except ValueError as exc:

@@ -49,6 +49,10 @@ VARIANTS = [
     # The same on random adapters with the warm pool's head: what the warm adapters add.
     EvalMethod("xpeft_hard_random_prior", "xpeft_hard", "random_head", {"head": "shared", "prior": True}),
     EvalMethod("xpeft_hard_random_delta", "xpeft_hard", "random_head", DELTA_PRESET),
+    # The delta profile with masks started on the adapters of the most similar pool authors (by their label
+    # counts), and the same selection of random adapters (random adapters have no authors: the control).
+    EvalMethod("xpeft_hard_warm_near", "xpeft_hard", "warm", DELTA_PRESET | {"mask_init": "nearest"}),
+    EvalMethod("xpeft_hard_random_near", "xpeft_hard", "random_head", DELTA_PRESET | {"mask_init": "nearest"}),
     # The warm pool's adapters with the profile's own head (the pool's head is not used).
     EvalMethod("xpeft_hard_warm_own_head", "xpeft_hard", "warm", {"head": "profile", "head_init": "random"}),
     # Own head started from the warm pool's shared head and the profile's label frequencies: task model
@@ -74,6 +78,7 @@ class EvalConfig:
     pool_folds: int = 5  # cross-fitting: the warm pool of a fold's profiles is built without their rows
     pool_data: str | None = None  # build one warm pool from this file's authors instead (no cross-fitting)
     pool_seed: int = 0  # seeds the folds and the warm pools (shared by runs with other --seed)
+    pool_adapter_prior: bool = False  # warm adapters train beside a per-author label prior (build_warm_pool)
     epochs: int = 10
     batch_size: int = 16  # rows of one profile per step
     profiles_per_step: int = 16  # profiles trained together (a resumable unit)
@@ -94,13 +99,13 @@ class EvalConfig:
 
     def fingerprint(self) -> dict:
         """What must match for a run to resume into the same folder (methods may be added)."""
-        return {k: v for k, v in asdict(self).items() if k != "methods"}
+        return {k: v for k, v in asdict(self).items() if k != "methods" and (k != "pool_adapter_prior" or v)}
 
     def pool_fingerprint(self) -> dict:
         """What the warm pools depend on (not the evaluation's own seed or methods)."""
         keys = ("data", "min_rows", "max_rows", "pool_size", "warm_min_rows", "pool_folds", "pool_data",
                 "pool_seed", "epochs", "batch_size", "profiles_per_step")
-        return {k: getattr(self, k) for k in keys}
+        return {k: getattr(self, k) for k in keys} | ({"pool_adapter_prior": True} if self.pool_adapter_prior else {})
 
 
 @dataclass

@@ -21,6 +21,7 @@ from profilekit.evaluation.results import append_predictions, append_results, re
 from profilekit.jobs import TrainConfig
 from profilekit.pool import AdapterPool, PoolSpec, load_pool, random_pool, save_pool
 from profilekit.training import Progress, accuracy, build_warm_pool, evaluate, macro_f1, train_profiles
+from profilekit.training.warm import builder_labels, warm_members
 
 
 def _check_resume(out: Path, config: EvalConfig) -> None:
@@ -121,7 +122,7 @@ class Evaluation:
             warm = self.warm_pool(fold)
             self.pools[kind, fold] = warm if kind == "warm" else AdapterPool(
                 self.random_pool.spec, self.random_pool.down_w, self.random_pool.down_b, self.random_pool.up_w,
-                self.random_pool.up_b, head=warm.head)
+                self.random_pool.up_b, head=warm.head, builder_labels=warm.builder_labels)
         return self.pools[kind, fold]
 
     def warm_pool(self, fold: int = 0):
@@ -136,15 +137,19 @@ class Evaluation:
             raise EvalError(f"{self.pools_dir} holds warm pools built with other settings; "
                             "use another --out or --pools-dir")
         path = self.pools_dir / f"pool-{fold}.safetensors"
-        if path.is_file():
-            return load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
         builders = self.plan.builders[fold]
+        config = replace(self.train_config, min_rows=3, seed=self.config.pool_seed)
+        if path.is_file():
+            pool = load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
+            if pool.builder_labels is None:  # saved before pools recorded them: the same counts, from the plan
+                pool.builder_labels = builder_labels(warm_members(builders, self.plan.labels, config), self.plan.labels)
+            return pool
         if len(builders) < 2:
             raise EvalError(f"warm pool {fold} needs at least two authors with {self.config.warm_min_rows}+ rows "
                             f"in two categories besides the ones it is evaluated on; found {len(builders)}")
         began = time.perf_counter()
-        config = replace(self.train_config, min_rows=3, seed=self.config.pool_seed)
         pool = build_warm_pool(self.engine, builders, config=config, labels=self.plan.labels,
+                               adapter_prior=self.config.pool_adapter_prior,
                                callback=lambda step: self.progress(f"warm pool {fold}", 0, step))
         save_pool(pool, path)
         (self.pools_dir / f"pool-{fold}.json").write_text(json.dumps({

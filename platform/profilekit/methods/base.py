@@ -88,10 +88,12 @@ class ProfileState(nn.Module):
             raise ValueError("head_init='shared' needs an engine whose pool has a shared head (a warm pool)")
         self.start_head_from(head, label_counts=label_counts)
 
-    def start_head_from(self, head, *, freeze: bool = False, label_counts: dict[str, int] | None = None) -> None:
+    def start_head_from(self, head, *, freeze: bool = False, label_counts: dict[str, int] | None = None,
+                        train_bias: bool = False) -> None:
         """Copy the rows of this profile's labels from `head` (a SharedHead: weight [C, d], bias [C],
         labels) into its own head, plus log((count + 1) / (n + C)) per label when `label_counts` are
-        given; `freeze` keeps them fixed while training."""
+        given; `freeze` keeps them fixed while training, but for the bias with `train_bias` (then a
+        learned label prior over a frozen head)."""
         if self.shared_head:
             raise ValueError("a profile that uses the shared head has no head of its own to start")
         missing = [label for label in self.labels if label not in head.labels]
@@ -103,7 +105,7 @@ class ProfileState(nn.Module):
         if label_counts is not None:
             bias += log_prior(label_counts, self.labels).to(device)
         self.head_weight = nn.Parameter(head.weight[rows].to(device, torch.float32).clone(), requires_grad=not freeze)
-        self.head_bias = nn.Parameter(bias, requires_grad=not freeze)
+        self.head_bias = nn.Parameter(bias, requires_grad=not freeze or train_bias)
 
     def scoring_head(self, ctx: EngineContext) -> tuple[torch.Tensor, torch.Tensor]:
         """The weight [C, d] and bias [C] that score this profile's labels: its own head, or the shared

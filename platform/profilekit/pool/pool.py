@@ -64,6 +64,9 @@ class AdapterPool:
     up_b: torch.Tensor  # [L, N, d]
     head: SharedHead | None = None
     pool_hash: str = ""
+    # Warm pools: [N, C] training label counts of the profile each adapter was trained on, over head.labels
+    # (what each adapter knows about, for mask_init='nearest'). Training metadata: not in pool_hash.
+    builder_labels: torch.Tensor | None = None
 
     def __post_init__(self):
         L, N, d, b = self.spec.num_layers, self.spec.num_adapters, self.spec.hidden_size, self.spec.bottleneck
@@ -71,6 +74,10 @@ class AdapterPool:
         for name, shape in expected.items():
             if tuple(getattr(self, name).shape) != shape:
                 raise PoolError(f"pool tensor {name} has shape {tuple(getattr(self, name).shape)}, expected {shape}")
+        if self.builder_labels is not None and (
+                self.head is None or tuple(self.builder_labels.shape) != (N, len(self.head.labels))):
+            raise PoolError(f"builder_labels has shape {tuple(self.builder_labels.shape)}; it needs a shared head "
+                            f"and one row per adapter over the head's labels")
         if not self.pool_hash:
             self.pool_hash = content_hash(self)
 
@@ -94,7 +101,7 @@ class AdapterPool:
         head = self.head
         if head is not None:
             head = SharedHead(head.weight.to(device, dtype), head.bias.to(device, dtype), head.labels)
-        return AdapterPool(self.spec, **moved, head=head, pool_hash=self.pool_hash)
+        return AdapterPool(self.spec, **moved, head=head, pool_hash=self.pool_hash, builder_labels=self.builder_labels)
 
 
 def content_hash(pool: AdapterPool) -> str:
@@ -128,6 +135,8 @@ def save_pool(pool: AdapterPool, path: str | Path) -> Path:
         tensors["head_weight"] = pool.head.weight.detach().cpu().contiguous()
         tensors["head_bias"] = pool.head.bias.detach().cpu().contiguous()
         metadata["head_labels"] = json.dumps(list(pool.head.labels))
+    if pool.builder_labels is not None:
+        tensors["builder_labels"] = pool.builder_labels.detach().cpu().contiguous()
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path), metadata=metadata)
     return path
@@ -149,7 +158,8 @@ def load_pool(path: str | Path) -> AdapterPool:
     head = None
     if "head_weight" in tensors:
         head = SharedHead(tensors["head_weight"], tensors["head_bias"], tuple(json.loads(metadata["head_labels"])))
-    pool = AdapterPool(spec, *(tensors[name] for name in POOL_TENSORS), head=head)
+    pool = AdapterPool(spec, *(tensors[name] for name in POOL_TENSORS), head=head,
+                       builder_labels=tensors.get("builder_labels"))
     if pool.pool_hash != metadata.get("pool_hash"):
         raise PoolError(f"pool file {path} is corrupt: content hash {pool.pool_hash[:12]}… "
                         f"differs from the recorded {metadata.get('pool_hash', '')[:12]}…")

@@ -165,11 +165,13 @@ def _holdout(engine: Engine, jobs: list[_Job], batch_size: int,
 
 def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
                    config: TrainConfig = TrainConfig(), callback: Callable[[Progress], None] | None = None,
-                   start_head: SharedHead | None = None, freeze_head: bool = False,
+                   start_head: SharedHead | None = None, freeze_head: bool = False, head_prior: bool = False,
                    **method_overrides) -> list[TrainResult]:
     """Train one artifact per profile. Bad data raises TrainingDataError before any training.
     `start_head`: every profile's own head starts from these weights (the rows of its labels), and
-    stays fixed with `freeze_head` (the warm pool trains its adapters against its shared head so)."""
+    stays fixed with `freeze_head` (the warm pool trains its adapters against its shared head so);
+    with `head_prior` its bias starts at the shared bias plus the log label frequencies and learns
+    (a label prior beside the frozen weight)."""
     label_sets = [validate_profile(p, min_rows=config.min_rows) for p in profiles]
     jobs: list[_Job] = []
     groups = []
@@ -178,9 +180,11 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
         split = data.split or split_profile(data.labels, holdout_fraction=config.holdout_fraction, seed=seed)
         state = engine.new_state(method, label_set, seed=seed, **method_overrides)
         state.train()
-        state.prepare(Counter(data.labels[i] for i in split.train), engine.ctx)
+        counts = Counter(data.labels[i] for i in split.train)
+        state.prepare(counts, engine.ctx)
         if start_head is not None:
-            state.start_head_from(start_head, freeze=freeze_head)
+            state.start_head_from(start_head, freeze=freeze_head, label_counts=counts if head_prior else None,
+                                  train_bias=head_prior)
         if state.shared_head:
             missing = sorted(set(data.labels) - set(state.labels))
             if missing:

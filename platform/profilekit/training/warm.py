@@ -5,7 +5,9 @@ Both steps are ordinary `train_profiles` runs on the engine: first the shared he
 union of the N profiles' training rows, scoring every label), then one single_adapter per profile,
 all N in shared batches, each against that frozen head — so an adapter is a direction that helps the
 shared head for one profile. Profiles trained later on the pool learn only masks and LayerNorm
-(XPeftConfig(head="shared")) or, with their own heads, start them from the shared one.
+(XPeftConfig(head="shared")) or, with their own heads, start them from the shared one. The pool also
+records what each adapter's profile wrote about (its training label counts), so that a new profile can
+start its masks on the adapters of profiles like it (XPeftConfig(mask_init="nearest")).
 """
 
 from __future__ import annotations
@@ -21,13 +23,34 @@ from profilekit.jobs import TrainConfig
 from profilekit.pool import AdapterPool, PoolSpec, SharedHead
 from profilekit.training.loop import Progress, train_profiles
 
+PRIOR_LR = 0.1  # an adapter's label prior learns as fast as the byte-sized profile's (XPeftConfig.prior_lr)
+
+
+def warm_members(profiles: list[ProfileData], labels: tuple[str, ...], config: TrainConfig) -> list[ProfileData]:
+    """The profiles as a warm pool trains them: every one scored over `labels`, with its split fixed."""
+    return [replace(p, label_set=labels, split=p.split or split_profile(
+        p.labels, holdout_fraction=config.holdout_fraction, seed=profile_seed(config.seed, p.key)))
+        for p in profiles]
+
+
+def builder_labels(members: list[ProfileData], labels: tuple[str, ...]) -> torch.Tensor:
+    """[N, C] how often each member's training rows carry each label: what its adapter was trained on."""
+    counts = torch.zeros(len(members), len(labels))
+    for n, p in enumerate(members):
+        for row in p.split.train:
+            counts[n, labels.index(p.labels[row])] += 1
+    return counts
+
 
 def build_warm_pool(engine: Engine, profiles: list[ProfileData], *, reduction_factor: int = 16,
                     config: TrainConfig = TrainConfig(), adapter_lr: float = 1e-3, head_lr: float = 1e-2,
-                    labels: tuple[str, ...] | None = None,
+                    labels: tuple[str, ...] | None = None, adapter_prior: bool = False,
                     callback: Callable[[Progress], None] | None = None) -> AdapterPool:
     """Train one adapter per profile (N = len(profiles)) on its training split; return the frozen pool.
-    The shared head scores `labels` (default: the labels the profiles use; it must include them)."""
+    The shared head scores `labels` (default: the labels the profiles use; it must include them).
+    `adapter_prior`: each adapter trains beside a label prior of its profile (the shared head's bias
+    plus its log label frequencies, learned; the prior is dropped), so that an adapter holds what a
+    prior cannot: the byte-sized profile on the pool learns its own prior."""
     if len(profiles) < 1:
         raise ValueError("a warm pool needs at least one profile")
     for data in profiles:
@@ -36,9 +59,7 @@ def build_warm_pool(engine: Engine, profiles: list[ProfileData], *, reduction_fa
     if labels is not None and not seen <= set(labels):
         raise ValueError(f"the shared head's labels miss {sorted(seen - set(labels))}, which the profiles use")
     labels = tuple(labels) if labels is not None else tuple(sorted(seen))
-    members = [replace(p, label_set=labels, split=p.split or split_profile(
-        p.labels, holdout_fraction=config.holdout_fraction, seed=profile_seed(config.seed, p.key)))
-        for p in profiles]
+    members = warm_members(profiles, labels, config)
 
     texts, targets, train, holdout = [], [], [], []  # the union, for the shared head
     for p in members:
@@ -54,10 +75,11 @@ def build_warm_pool(engine: Engine, profiles: list[ProfileData], *, reduction_fa
                         labels)
 
     results = train_profiles(engine, members, "single_adapter", config=config, callback=callback, start_head=shared,
-                             freeze_head=True, reduction_factor=reduction_factor, lr=adapter_lr)
+                             freeze_head=True, head_prior=adapter_prior, reduction_factor=reduction_factor,
+                             lr=adapter_lr, head_lr=PRIOR_LR if adapter_prior else head_lr)
     stacked = {name: torch.stack([getattr(r.state, name).detach().cpu() for r in results], dim=1)  # [L, N, …]
                for name in ("down_w", "down_b", "up_w", "up_b")}
     spec = PoolSpec(engine.backbone.backbone_id, len(profiles), engine.backbone.num_layers,
                     engine.backbone.hidden_size, reduction_factor=reduction_factor, seed=config.seed, init_std=0.0,
                     source="warm")
-    return AdapterPool(spec, **stacked, head=shared)
+    return AdapterPool(spec, **stacked, head=shared, builder_labels=builder_labels(members, labels))

@@ -45,6 +45,11 @@ class XPeftConfig(MethodConfig):
                 "700 bytes. They load back as float32. Soft masks and an own head stay float32. Unset: int8 in "
                 "the profile head='auto' picks on a warm pool, else float32."})
     mask_init_std: float = field(default=0.01, metadata={"help": "Std of the initial mask logits."})
+    mask_init: str = field(default="random", metadata={
+        "help": "random: masks start at N(0, mask_init_std), a random selection. nearest (warm pools, which record "
+                "what each adapter's profile wrote about): each adapter's logit starts higher by the cosine "
+                "similarity of its profile's training label counts to this profile's, so a hard mask starts on "
+                "the adapters of the k most similar profiles."})
     lr: float = field(default=1e-2, metadata={"help": "Learning rate of masks and LayerNorm (paper 1e-5 is for "
                                               "GLUE-sized data and learns nothing on tens of rows)."})
 
@@ -65,6 +70,8 @@ class XPeftConfig(MethodConfig):
         if self.head_delta_rank and (self.head == "profile" or not self.prior):
             raise ConfigError(f"head_delta_rank={self.head_delta_rank} needs head='shared' and prior=True "
                               f"(got head={self.head!r}, prior={self.prior})")
+        if self.mask_init not in ("random", "nearest"):
+            raise ConfigError(f"mask_init must be 'random' or 'nearest', got {self.mask_init!r}")
         if self.stored_dtype not in (None, "float32", "float16", "int8"):
             raise ConfigError(f"stored_dtype must be 'float32', 'float16' or 'int8', got {self.stored_dtype!r}")
 

@@ -59,6 +59,8 @@ class XPeftState(ProfileState):
         super().prepare(label_counts, ctx)
         if self.prior is not None:
             self.prior.data = log_prior(label_counts, self.labels).to(self.prior.device)
+        if self.config.mask_init == "nearest":
+            self.mask_logits.data += nearest_logits(label_counts, ctx.pool).to(self.mask_logits.device)
 
     def scoring_head(self, ctx: EngineContext) -> tuple[torch.Tensor, torch.Tensor]:
         if self.shared_head:
@@ -76,6 +78,16 @@ class XPeftState(ProfileState):
             return groups
         groups[0]["params"] = [p for p in groups[0]["params"] if all(p is not q for q in own)]
         return groups + [{"params": own, "lr": self.config.prior_lr}]
+
+
+def nearest_logits(label_counts: dict[str, int], pool) -> torch.Tensor:
+    """[N] the cosine similarity of each adapter's profile's label counts to these: added to the initial
+    mask logits, it starts a hard mask on the adapters of the most similar profiles."""
+    if pool.builder_labels is None:
+        raise ValueError("mask_init='nearest' needs a warm pool that records its profiles' labels; this pool does "
+                         "not (a random or imported pool, or a warm pool saved before it recorded them)")
+    mine = torch.tensor([float(label_counts.get(label, 0)) for label in pool.head.labels])
+    return torch.nn.functional.cosine_similarity(pool.builder_labels.float().cpu(), mine[None], dim=1)
 
 
 def khot(logits: torch.Tensor, k: int) -> torch.Tensor:
