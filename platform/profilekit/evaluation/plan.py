@@ -39,6 +39,8 @@ VARIANTS = [
     # trained against, shared; a profile learns only its masks and LayerNorm.
     EvalMethod("xpeft_soft_warm", "xpeft_soft", "warm", {"head": "shared", "prior": False}),
     EvalMethod("xpeft_hard_warm", "xpeft_hard", "warm", {"head": "shared", "prior": False}),
+    # The same on random adapters with the warm pool's head: what the warm adapters add in the paper's setting.
+    EvalMethod("xpeft_hard_random_shared", "xpeft_hard", "random_head", {"head": "shared", "prior": False}),
     # The byte-sized profile: masks, LayerNorm and a label prior over its own labels on the shared head.
     EvalMethod("xpeft_hard_warm_prior", "xpeft_hard", "warm", {"head": "shared", "prior": True}),
     EvalMethod("xpeft_hard_warm_prior_bare", "xpeft_hard", "warm", {"head": "shared", "prior": True,
