@@ -216,6 +216,9 @@ def test_idempotency_key_cancel_and_listing(server):
         for asked in ({"head": "shared"}, {"head_delta_rank": 1}):  # the default random pool has no shared head
             shared = http.post("/v1/jobs", json=body | {"method": "xpeft_hard", "hyperparameters": asked | {"k": 3}})
             assert shared.status_code == 422 and "shared head" in shared.text, shared.text
+        nearest = http.post("/v1/jobs", json=body | {"method": "xpeft_hard", "hyperparameters": {"mask_init": "nearest",
+                                                                                             "k": 3}})
+        assert nearest.status_code == 422 and "mask_init='nearest' needs a warm pool" in nearest.text, nearest.text
         cancelled = http.post(f"/v1/jobs/{first.json()['id']}/cancel").json()
         assert cancelled["state"] == "cancelled"
         assert [j["id"] for j in http.get("/v1/jobs?state=cancelled").json()] == [first.json()["id"]]

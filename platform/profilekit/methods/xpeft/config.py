@@ -84,6 +84,9 @@ class XPeftConfig(MethodConfig):
         head = self.head if self.head != "auto" else "shared" if pool_has_head else "profile"
         if head == "shared" and not pool_has_head:
             raise ConfigError("head='shared' needs a pool with a shared head (a warm pool); this pool has none")
+        if self.mask_init == "nearest" and not pool_has_head:
+            raise ConfigError("mask_init='nearest' needs a warm pool, which records what each adapter's profile "
+                              "wrote about; this pool has none")
         if self.head_delta_rank and head == "profile":
             raise ConfigError(f"head_delta_rank={self.head_delta_rank} needs the shared head of a warm pool; "
                               "this pool has none")
