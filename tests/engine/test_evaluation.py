@@ -174,6 +174,8 @@ def test_bad_method_settings_fail_before_training(tiny_backbone, tmp_path):
         EvalConfig(data=str(NEWS), methods=("xpeft_huge",))
     with pytest.raises(EvalError, match="k=50 exceeds the random pool's N=8"):
         run(tiny_backbone, tmp_path, overrides={})
+    with pytest.raises(EvalError, match="mask_init='nearest' needs a warm pool"):  # the random pool records no authors
+        run(tiny_backbone, tmp_path, overrides={"xpeft_hard": {"k": 3, "mask_init": "nearest"}})
     assert not (tmp_path / "results.csv").exists()
 
 

@@ -86,6 +86,8 @@ class Evaluation:
             overrides = method.preset | self.config.overrides.get(name, {})
             try:
                 made = get_method(method.method or "head_only").make_config(**overrides)
+                if hasattr(made, "resolved"):  # what the method's pool allows (a shared head, nearest masks)
+                    made.resolved(pool_has_head=method.pool in WARM_KINDS)
             except (TypeError, ValueError) as exc:
                 raise EvalError(f"method {name}: {exc}") from exc
             n = min(map(len, self.plan.builders)) if method.pool == "warm" else self.config.pool_size
