@@ -69,6 +69,15 @@ METHODS = {m.name: m for m in [*_registered(), *VARIANTS, EvalMethod("global", N
 DEFAULT_METHODS = ("head_only", "xpeft_hard", "xpeft_hard_warm_delta", "xpeft_hard_warm_init", "global")
 
 
+# Settings added after runs were recorded, with the value those runs had: left out of a fingerprint at that
+# value, so the recorded folders and pools still resume.
+LATER_SETTINGS = {"pool_adapter_prior": False}
+
+
+def _recorded(settings: dict) -> dict:
+    return {k: v for k, v in settings.items() if k not in LATER_SETTINGS or LATER_SETTINGS[k] != v}
+
+
 @dataclass(frozen=True)
 class EvalConfig:
     data: str  # LaMP-style file (JSONL, CSV or a LaMP questions file)
@@ -101,13 +110,13 @@ class EvalConfig:
 
     def fingerprint(self) -> dict:
         """What must match for a run to resume into the same folder (methods may be added)."""
-        return {k: v for k, v in asdict(self).items() if k != "methods" and (k != "pool_adapter_prior" or v)}
+        return _recorded({k: v for k, v in asdict(self).items() if k != "methods"})
 
     def pool_fingerprint(self) -> dict:
         """What the warm pools depend on (not the evaluation's own seed or methods)."""
         keys = ("data", "min_rows", "max_rows", "pool_size", "warm_min_rows", "pool_folds", "pool_data",
-                "pool_seed", "epochs", "batch_size", "profiles_per_step")
-        return {k: getattr(self, k) for k in keys} | ({"pool_adapter_prior": True} if self.pool_adapter_prior else {})
+                "pool_seed", "pool_adapter_prior", "epochs", "batch_size", "profiles_per_step")
+        return _recorded({k: getattr(self, k) for k in keys})
 
 
 @dataclass

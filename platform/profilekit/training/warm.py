@@ -77,7 +77,7 @@ def build_warm_pool(engine: Engine, profiles: list[ProfileData], *, reduction_fa
 
     results = train_profiles(engine, members, "single_adapter", config=config, callback=callback, start_head=shared,
                              freeze_head=True, head_prior=adapter_prior, reduction_factor=reduction_factor,
-                             lr=adapter_lr, head_lr=PRIOR_LR if adapter_prior else head_lr)
+                             lr=adapter_lr, head_lr=PRIOR_LR)  # only a prior's bias learns: with adapter_prior
     stacked = {name: torch.stack([getattr(r.state, name).detach().cpu() for r in results], dim=1)  # [L, N, …]
                for name in ("down_w", "down_b", "up_w", "up_b")}
     spec = PoolSpec(engine.backbone.backbone_id, len(profiles), engine.backbone.num_layers,
