@@ -256,3 +256,31 @@ def test_masks_start_on_similar_authors_and_prior_trained_pools_keep_their_own_f
     prior_pool, plain_pool = (load_pool(f / "pools" / "pool-0.safetensors") for f in (tmp_path / "prior", plain))
     assert torch.equal(prior_pool.head.weight, plain_pool.head.weight)  # the same shared head, other adapters
     assert prior_pool.pool_hash != plain_pool.pool_hash
+
+
+def test_refit_heads_are_built_once_per_fold_adapters_and_form(tiny_backbone_dir, tmp_path):  # noqa: F811
+    """xpeft_hard_{warm,random}_fit[_delta]: the fold's warm head refit on rows through the warm or the random
+    adapters as the method composes them (k, LayerNorm), saved beside the pools and reused by later runs."""
+    from profilekit.cli import main
+    from profilekit.pool import load_pool
+
+    fits = ("warm_fit", "random_fit", "warm_fit_delta", "random_fit_delta")
+    common = ["eval", "--data", str(NEWS), "--min-rows", "160", "--max-rows", "10", "--pool-size", "8",
+              "--pool-folds", "2", "--epochs", "1", "--batch-size", "4", "--backbone", str(tiny_backbone_dir),
+              "--no-progress", "--out", str(tmp_path / "fit")] + [f"--set=xpeft_hard_{m}.k=2" for m in fits]
+    assert main(common + ["--methods", ",".join(f"xpeft_hard_{m}" for m in fits)]) == 0
+    pools = tmp_path / "fit" / "pools"
+    refit = sorted(p.name for p in pools.glob("pool-*-*_fit-*.safetensors"))
+    assert refit == sorted(f"pool-{fold}-{kind}-k2{ln}.safetensors" for fold in (0, 1)
+                           for kind in ("random_fit", "warm_fit") for ln in ("", "-ln"))  # the delta profile: no LN
+    warm = load_pool(pools / "pool-0.safetensors")
+    warm_fit, random_fit = (load_pool(pools / f"pool-0-{k}-k2-ln.safetensors") for k in ("warm_fit", "random_fit"))
+    assert torch.equal(warm_fit.up_w, warm.up_w) and not torch.equal(random_fit.up_w, warm.up_w)
+    assert not torch.equal(warm_fit.head.weight, warm.head.weight)
+    assert not torch.equal(warm_fit.head.weight, random_fit.head.weight)
+    assert len(read_results(tmp_path / "fit" / "results.csv")) == 36
+
+    built = {p.name: p.stat().st_mtime_ns for p in pools.iterdir()}
+    assert main(common + ["--seed", "1", "--out", str(tmp_path / "seed-1"), "--pools-dir", str(pools),
+                          "--methods", "xpeft_hard_warm_fit"]) == 0
+    assert {p.name: p.stat().st_mtime_ns for p in pools.iterdir()} == built  # reused, not refit again

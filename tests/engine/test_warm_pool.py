@@ -84,3 +84,40 @@ def test_adapters_trained_beside_a_label_prior_keep_the_shared_head(tiny_backbon
     rows = [shared.labels.index(y) for y in result.state.labels]
     assert torch.equal(result.state.head_weight, shared.weight[rows])  # frozen
     assert not torch.allclose(result.state.head_bias, shared.bias[rows])  # its prior: started and learned
+
+
+def test_refit_head_fits_the_rows_a_profile_on_the_pool_feeds_it(tiny_backbone):
+    """refit_head trains the shared head further on the builders' rows through the pool's adapters (one random
+    k-hot mask per builder): the adapters stay, the head (and so the pool's hash) changes, and on those composed
+    rows it scores its builders better than the head fitted on the plain backbone's rows."""
+    from profilekit.training.loop import PooledRows
+    from profilekit.training.warm import refit_head, warm_members
+
+    builders = [profile("w0", 8), profile("w1", 8, labels=("sports", "food"), seed=1), profile("w2", 8, seed=2)]
+    config, engine = TrainConfig(epochs=6, batch_size=4), Engine(tiny_backbone)
+    pool = build_warm_pool(engine, builders, reduction_factor=4, config=config, adapter_lr=3e-2)
+    refit = refit_head(engine, pool, builders, k=2, layer_norm=True, config=config, head_lr=3e-2)
+    assert torch.equal(refit.up_w, pool.up_w) and torch.equal(refit.builder_labels, pool.builder_labels)
+    assert refit.head.labels == pool.head.labels and refit.pool_hash != pool.pool_hash
+    assert not torch.allclose(refit.head.weight, pool.head.weight)
+
+    def loss_on_composed_rows(head_pool):
+        engine.use_pool(head_pool)
+        through, texts, targets = {}, [], []
+        for p in warm_members(builders, head_pool.head.labels, config):
+            state = engine.new_state("xpeft_hard", head_pool.head.labels, seed=7, k=2, head="shared", prior=False)
+            state.eval()
+            through |= {t: state for t in p.texts}
+            texts += p.texts
+            targets += [head_pool.head.labels.index(y) for y in p.labels]
+        plain = engine.new_state("head_only", head_pool.head.labels)
+        plain.head_weight.data, plain.head_bias.data = head_pool.head.weight.clone(), head_pool.head.bias.clone()
+        with torch.no_grad():
+            return profiles_loss(engine, [plain] * len(texts), texts, targets, training=False,
+                                 pooled=PooledRows(engine, through=through)).item()
+
+    assert loss_on_composed_rows(refit) < loss_on_composed_rows(pool)
+
+    with pytest.raises(ValueError, match="shared head"):
+        refit_head(engine, random_pool(replace(pool.spec, source="random", init_std=0.1)), builders, k=2,
+                   layer_norm=False, config=config)

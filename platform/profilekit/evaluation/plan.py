@@ -22,7 +22,9 @@ class EvalError(ProfilekitError):
 class EvalMethod:
     name: str  # as it appears in results.csv
     method: str | None  # the registered method it trains; None for `global`
-    pool: str | None = None  # random | warm | random_head (random adapters with the warm pool's head)
+    # random | warm | random_head (random adapters with the warm pool's head) | warm_fit, random_fit (those
+    # adapters with the warm head refit on rows through them, as the method composes them: refit_head)
+    pool: str | None = None
     preset: dict = field(default_factory=dict)  # config fields fixed by this evaluation name
 
 
@@ -55,6 +57,12 @@ VARIANTS = [
     # counts), and the same selection of random adapters (random adapters have no authors: the control).
     EvalMethod("xpeft_hard_warm_near", "xpeft_hard", "warm", DELTA_PRESET | {"mask_init": "nearest"}),
     EvalMethod("xpeft_hard_random_near", "xpeft_hard", "random_head", DELTA_PRESET | {"mask_init": "nearest"}),
+    # The paper's profile and the delta profile with the shared head refit on rows through the adapters under
+    # random masks of the method's k (and LayerNorm): on warm adapters, and on random ones (the control).
+    EvalMethod("xpeft_hard_warm_fit", "xpeft_hard", "warm_fit", {"head": "shared", "prior": False}),
+    EvalMethod("xpeft_hard_random_fit", "xpeft_hard", "random_fit", {"head": "shared", "prior": False}),
+    EvalMethod("xpeft_hard_warm_fit_delta", "xpeft_hard", "warm_fit", DELTA_PRESET),
+    EvalMethod("xpeft_hard_random_fit_delta", "xpeft_hard", "random_fit", DELTA_PRESET),
     # The warm pool's adapters with the profile's own head (the pool's head is not used).
     EvalMethod("xpeft_hard_warm_own_head", "xpeft_hard", "warm", {"head": "profile", "head_init": "random"}),
     # Own head started from the warm pool's shared head and the profile's label frequencies: task model

@@ -162,7 +162,13 @@ def markdown(summary: list[dict], folder: Path, rows: list[dict] | None = None, 
                      f"{'; '.join(data['skipped']) or 'none'}.")
     for warm in sorted(folder.glob("pools/pool-*.json")):
         data = json.loads(warm.read_text())
-        notes.append(f"Warm pool {warm.stem.split('-')[-1]}: N={data['num_adapters']} adapters, one per author, "
+        fold, *refit = warm.stem.split("-")[1:]  # pool-N, or pool-N-{warm,random}_fit-kK[-ln] (refit_head)
+        if refit:
+            adapters, k = refit[0].removesuffix("_fit"), refit[1].removeprefix("k")
+            notes.append(f"Head of warm pool {fold} refit on rows through the {adapters} adapters (k={k}"
+                         f"{', LayerNorm' if len(refit) > 2 else ''}) in {data['refit_seconds']} s.")
+            continue
+        notes.append(f"Warm pool {fold}: N={data['num_adapters']} adapters, one per author, "
                      f"built in {data['build_seconds']} s from: {'; '.join(data['built_from'])}.")
     return "\n".join(lines) + "\n\n" + "\n\n".join(notes) + ("\n" if notes else "")
 

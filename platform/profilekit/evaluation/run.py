@@ -19,9 +19,10 @@ from profilekit.engine import Engine
 from profilekit.evaluation.plan import METHODS, EvalConfig, EvalError, Plan, make_plan, write_plan
 from profilekit.evaluation.results import append_predictions, append_results, read_results
 from profilekit.jobs import TrainConfig
+from profilekit.methods import get_method
 from profilekit.pool import AdapterPool, PoolSpec, load_pool, random_pool, save_pool
 from profilekit.training import Progress, accuracy, build_warm_pool, evaluate, macro_f1, train_profiles
-from profilekit.training.warm import builder_labels, warm_members
+from profilekit.training.warm import builder_labels, refit_head, warm_members
 
 
 def _check_resume(out: Path, config: EvalConfig) -> None:
@@ -41,7 +42,8 @@ def _check_resume(out: Path, config: EvalConfig) -> None:
     saved.write_text(json.dumps(config.fingerprint() | {"methods": methods}, indent=1))
 
 
-WARM_KINDS = ("warm", "random_head")  # pools that depend on the profile's fold
+FIT_KINDS = ("warm_fit", "random_fit")  # the warm head refit on rows through the adapters (refit_head)
+WARM_KINDS = ("warm", "random_head", *FIT_KINDS)  # pools that depend on the profile's fold
 
 
 class Evaluation:
@@ -79,8 +81,6 @@ class Evaluation:
 
     def _check_methods(self) -> None:
         """Refuse bad overrides before any training rather than after hours of it."""
-        from profilekit.methods import get_method
-
         for name in self.config.methods:
             method = METHODS[name]
             overrides = method.preset | self.config.overrides.get(name, {})
@@ -109,23 +109,50 @@ class Evaluation:
             by_pool: dict[int, list[ProfileData]] = {}
             for profile in todo:  # warm kinds: each profile on its own fold's pool
                 by_pool.setdefault(self.plan.folds[profile.key] if kind in WARM_KINDS else 0, []).append(profile)
+            form = self._form(name) if kind in FIT_KINDS else (0, False)
             for fold, mine in sorted(by_pool.items()):
-                self.engine.use_pool(self.pool(kind, fold))
+                self.engine.use_pool(self.pool(kind, fold, form))
                 size = self.config.profiles_per_step
                 for start in range(0, len(mine), size):
                     self._run_group(name, mine[start:start + size])
 
-    def pool(self, kind: str | None, fold: int):
+    def _form(self, name: str) -> tuple[int, bool]:
+        """(k, layer_norm) of an X-PEFT method on a warm pool: how it composes the adapters."""
+        method = METHODS[name]
+        made = get_method(method.method).make_config(**method.preset | self.config.overrides.get(name, {}))
+        made = made.resolved(pool_has_head=True) if hasattr(made, "resolved") else made
+        return getattr(made, "k", 0), bool(getattr(made, "layer_norm", False))
+
+    def pool(self, kind: str | None, fold: int, form: tuple[int, bool] = (0, False)):
         """The pool a method of this kind trains its fold's profiles on: the random pool, the fold's
-        warm pool, or random adapters with the fold's warm head."""
+        warm pool, or random adapters with the fold's warm head; the *_fit kinds with that head refit on
+        rows through those adapters as a method of `form` (k, layer_norm) composes them (saved in pools_dir)."""
         if kind not in WARM_KINDS:
             return self.random_pool
-        if (kind, fold) not in self.pools:
+        key = (kind, fold, form) if kind in FIT_KINDS else (kind, fold)
+        if key not in self.pools:
             warm = self.warm_pool(fold)
-            self.pools[kind, fold] = warm if kind == "warm" else AdapterPool(
-                self.random_pool.spec, self.random_pool.down_w, self.random_pool.down_b, self.random_pool.up_w,
-                self.random_pool.up_b, head=warm.head, builder_labels=warm.builder_labels)
-        return self.pools[kind, fold]
+            adapters = warm if kind.startswith("warm") else self.random_pool
+            pool = AdapterPool(adapters.spec, adapters.down_w, adapters.down_b, adapters.up_w, adapters.up_b,
+                               head=warm.head, builder_labels=warm.builder_labels)
+            if kind in FIT_KINDS:
+                pool = self._refit(pool, kind, fold, form)
+            self.pools[key] = pool
+        return self.pools[key]
+
+    def _refit(self, pool: AdapterPool, kind: str, fold: int, form: tuple[int, bool]) -> AdapterPool:
+        k, layer_norm = form
+        path = self.pools_dir / f"pool-{fold}-{kind}-k{k}{'-ln' if layer_norm else ''}.safetensors"
+        if path.is_file():
+            return load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
+        config = replace(self.train_config, min_rows=3, seed=self.config.pool_seed)
+        began = time.perf_counter()
+        pool = refit_head(self.engine, pool, self.plan.builders[fold], k=k, layer_norm=layer_norm, config=config,
+                          callback=lambda step: self.progress(f"{kind} head {fold}", 0, step))
+        save_pool(pool, path)
+        path.with_suffix(".json").write_text(json.dumps({
+            "pool_hash": pool.pool_hash, "refit_seconds": round(time.perf_counter() - began, 1)}, indent=1))
+        return pool
 
     def warm_pool(self, fold: int = 0):
         """Built once from the fold's builders, saved in pools_dir, and reused when resuming and by runs

@@ -85,10 +85,11 @@ class _Job:
 class PooledRows:
     """The plain backbone's pooled row of each text, encoded once: profiles whose method never changes
     the backbone (`plain_backbone`, e.g. head_only) then train and score their heads on these rows
-    instead of running the encoder at every step and epoch."""
+    instead of running the encoder at every step and epoch. With `through`, each text is encoded through
+    the adapters of the frozen state it maps to instead (a warm pool refits its head on such rows)."""
 
-    def __init__(self, engine: Engine, batch_size: int = 128):
-        self.engine, self.batch_size = engine, batch_size
+    def __init__(self, engine: Engine, batch_size: int = 128, through: dict[str, ProfileState] | None = None):
+        self.engine, self.batch_size, self.through = engine, batch_size, through
         self.rows: dict[str, torch.Tensor] = {}
 
     @torch.no_grad()
@@ -98,7 +99,8 @@ class PooledRows:
         for start in range(0, len(missing), self.batch_size):
             chunk = missing[start:start + self.batch_size]
             tokens = self.engine.backbone.tokenize(chunk)
-            pooled = self.engine.forward(tokens["input_ids"], tokens["attention_mask"], [None] * len(chunk)).pooled
+            states = [self.through[t] for t in chunk] if self.through is not None else [None] * len(chunk)
+            pooled = self.engine.forward(tokens["input_ids"], tokens["attention_mask"], states).pooled
             self.rows.update(zip(chunk, pooled, strict=True))
         return torch.stack([self.rows[t] for t in texts])
 
@@ -166,12 +168,13 @@ def _holdout(engine: Engine, jobs: list[_Job], batch_size: int,
 def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
                    config: TrainConfig = TrainConfig(), callback: Callable[[Progress], None] | None = None,
                    start_head: SharedHead | None = None, freeze_head: bool = False, head_prior: bool = False,
-                   **method_overrides) -> list[TrainResult]:
+                   rows: PooledRows | None = None, **method_overrides) -> list[TrainResult]:
     """Train one artifact per profile. Bad data raises TrainingDataError before any training.
     `start_head`: every profile's own head starts from these weights (the rows of its labels), and
     stays fixed with `freeze_head` (the warm pool trains its adapters against its shared head so);
     with `head_prior` its bias starts at the shared bias plus the log label frequencies and learns
-    (a label prior beside the frozen weight)."""
+    (a label prior beside the frozen weight). `rows`: the pooled rows that heads of a plain-backbone
+    method train on (default: the plain backbone's)."""
     label_sets = [validate_profile(p, min_rows=config.min_rows) for p in profiles]
     jobs: list[_Job] = []
     groups = []
@@ -198,7 +201,10 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
         groups += [group | {"base_lr": group["lr"], "weight_decay": decay} for group in own]
         job.num_groups = len(own)
     optimizer = torch.optim.AdamW(groups)
-    pooled = PooledRows(engine, config.eval_batch_size) if all(j.state.plain_backbone for j in jobs) else None
+    plain = all(j.state.plain_backbone for j in jobs)
+    if rows is not None and not plain:
+        raise ValueError(f"given pooled rows train only heads; {method} changes the backbone")
+    pooled = rows or (PooledRows(engine, config.eval_batch_size) if plain else None)
     per_epoch = [j.total_steps // config.epochs for j in jobs]  # chunks per epoch of each profile
     total_steps = config.epochs * sum(
         math.ceil(sum(n > position for n in per_epoch) / config.profiles_per_step)

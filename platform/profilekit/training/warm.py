@@ -21,7 +21,7 @@ from profilekit.data import ProfileData, Split, profile_seed, split_profile, val
 from profilekit.engine import Engine
 from profilekit.jobs import TrainConfig
 from profilekit.pool import AdapterPool, PoolSpec, SharedHead
-from profilekit.training.loop import Progress, train_profiles
+from profilekit.training.loop import PooledRows, Progress, train_profiles
 
 PRIOR_LR = 0.1  # an adapter's label prior learns as fast as the byte-sized profile's (XPeftConfig.prior_lr)
 
@@ -62,18 +62,7 @@ def build_warm_pool(engine: Engine, profiles: list[ProfileData], *, reduction_fa
     labels = tuple(labels) if labels is not None else tuple(sorted(seen))
     members = warm_members(profiles, labels, config)
 
-    texts, targets, train, holdout = [], [], [], []  # the union, for the shared head
-    for p in members:
-        offset = len(texts)
-        texts += p.texts
-        targets += p.labels
-        train += [offset + i for i in p.split.train]
-        holdout += [offset + i for i in p.split.holdout]
-    union = ProfileData("warm-pool-shared-head", texts, targets, label_set=labels, split=Split(train, holdout))
-    [head] = train_profiles(engine, [union], "head_only", head_lr=head_lr, callback=callback,
-                            config=replace(config, batch_size=config.batch_size * 4, profiles_per_step=1))
-    shared = SharedHead(head.state.head_weight.detach().cpu().clone(), head.state.head_bias.detach().cpu().clone(),
-                        labels)
+    shared = _fit_head(engine, members, labels, config, head_lr, callback)
 
     results = train_profiles(engine, members, "single_adapter", config=config, callback=callback, start_head=shared,
                              freeze_head=True, head_prior=adapter_prior, reduction_factor=reduction_factor,
@@ -84,3 +73,44 @@ def build_warm_pool(engine: Engine, profiles: list[ProfileData], *, reduction_fa
                     engine.backbone.hidden_size, reduction_factor=reduction_factor, seed=config.seed, init_std=0.0,
                     source="warm")
     return AdapterPool(spec, **stacked, head=shared, builder_labels=builder_labels(members, labels))
+
+
+def refit_head(engine: Engine, pool: AdapterPool, profiles: list[ProfileData], *, k: int, layer_norm: bool,
+               config: TrainConfig = TrainConfig(), head_lr: float = 1e-2,
+               callback: Callable[[Progress], None] | None = None) -> AdapterPool:
+    """`pool` with its shared head trained further on the profiles' rows as a profile on the pool feeds
+    them to the head: through the pool's adapters, each profile's rows under one random k-hot mask (and
+    the per-profile LayerNorm at its start, with `layer_norm`). The head `build_warm_pool` fits sees the
+    plain backbone's rows; warm adapters share a direction that moves every composed row away from them."""
+    if pool.head is None:
+        raise ValueError("refit_head needs a pool with a shared head")
+    labels = pool.head.labels
+    members = warm_members(profiles, labels, config)
+    engine.use_pool(pool)
+    through = {}
+    for p in members:
+        state = engine.new_state("xpeft_hard", labels, seed=profile_seed(config.seed, p.key), k=k, head="shared",
+                                 prior=False, layer_norm=layer_norm, head_delta_rank=0)
+        state.eval()
+        through |= {text: state for text in p.texts if text not in through}
+    rows = PooledRows(engine, config.eval_batch_size, through)
+    head = _fit_head(engine, members, labels, config, head_lr, callback, start=pool.head, rows=rows)
+    return AdapterPool(pool.spec, pool.down_w, pool.down_b, pool.up_w, pool.up_b, head=head,
+                       builder_labels=pool.builder_labels)
+
+
+def _fit_head(engine: Engine, members: list[ProfileData], labels: tuple[str, ...], config: TrainConfig,
+              head_lr: float, callback, start: SharedHead | None = None, rows: PooledRows | None = None) -> SharedHead:
+    """head_only on the union of the members' rows (best epoch by the union of their holdouts)."""
+    texts, targets, train, holdout = [], [], [], []
+    for p in members:
+        offset = len(texts)
+        texts += p.texts
+        targets += p.labels
+        train += [offset + i for i in p.split.train]
+        holdout += [offset + i for i in p.split.holdout]
+    union = ProfileData("warm-pool-shared-head", texts, targets, label_set=labels, split=Split(train, holdout))
+    [head] = train_profiles(engine, [union], "head_only", head_lr=head_lr, callback=callback, start_head=start,
+                            rows=rows, config=replace(config, batch_size=config.batch_size * 4, profiles_per_step=1))
+    return SharedHead(head.state.head_weight.detach().cpu().clone(), head.state.head_bias.detach().cpu().clone(),
+                      labels)
