@@ -260,11 +260,12 @@ def test_masks_start_on_similar_authors_and_prior_trained_pools_keep_their_own_f
 
 def test_refit_heads_are_built_once_per_fold_adapters_and_form(tiny_backbone_dir, tmp_path):  # noqa: F811
     """xpeft_hard_{warm,random}_fit[_delta]: the fold's warm head refit on rows through the warm or the random
-    adapters as the method composes them (k, LayerNorm), saved beside the pools and reused by later runs."""
+    adapters as the method composes them (k, LayerNorm); xpeft_hard_tuned_delta: the warm pool tuned as masked
+    profiles use it. Each saved beside the pools and reused by later runs."""
     from profilekit.cli import main
     from profilekit.pool import load_pool
 
-    fits = ("warm_fit", "random_fit", "warm_fit_delta", "random_fit_delta")
+    fits = ("warm_fit", "random_fit", "warm_fit_delta", "random_fit_delta", "tuned_delta")
     common = ["eval", "--data", str(NEWS), "--min-rows", "160", "--max-rows", "10", "--pool-size", "8",
               "--pool-folds", "2", "--epochs", "1", "--batch-size", "4", "--backbone", str(tiny_backbone_dir),
               "--no-progress", "--out", str(tmp_path / "fit")] + [f"--set=xpeft_hard_{m}.k=2" for m in fits]
@@ -278,7 +279,12 @@ def test_refit_heads_are_built_once_per_fold_adapters_and_form(tiny_backbone_dir
     assert torch.equal(warm_fit.up_w, warm.up_w) and not torch.equal(random_fit.up_w, warm.up_w)
     assert not torch.equal(warm_fit.head.weight, warm.head.weight)
     assert not torch.equal(warm_fit.head.weight, random_fit.head.weight)
-    assert len(read_results(tmp_path / "fit" / "results.csv")) == 36
+    assert sorted(p.name for p in pools.glob("pool-*-tuned-*.safetensors")) == [
+        "pool-0-tuned-k2.safetensors", "pool-1-tuned-k2.safetensors"]
+    tuned = load_pool(pools / "pool-0-tuned-k2.safetensors")
+    assert not torch.equal(tuned.up_w, warm.up_w) and tuned.spec == warm.spec
+    assert len(read_results(tmp_path / "fit" / "results.csv")) == 45
+    assert "tuned as masked profiles use it (k=2) in" in (tmp_path / "fit" / "summary.md").read_text()
 
     built = {p.name: p.stat().st_mtime_ns for p in pools.iterdir()}
     assert main(common + ["--seed", "1", "--out", str(tmp_path / "seed-1"), "--pools-dir", str(pools),

@@ -121,3 +121,30 @@ def test_refit_head_fits_the_rows_a_profile_on_the_pool_feeds_it(tiny_backbone):
     with pytest.raises(ValueError, match="shared head"):
         refit_head(engine, random_pool(replace(pool.spec, source="random", init_std=0.1)), builders, k=2,
                    layer_norm=False, config=config)
+
+
+def test_tune_pool_trains_adapters_and_head_as_masked_profiles_use_them(tiny_backbone):
+    """tune_pool: the builders, each with its own hard mask and label prior, train the pool's adapters and head
+    together; the result lowers the builders' loss through such masks, and leaves the engine serving nothing new."""
+    from profilekit.training.warm import tune_pool
+
+    builders = [profile("w0", 8), profile("w1", 8, labels=("sports", "food"), seed=1), profile("w2", 8, seed=2),
+                profile("w3", 8, labels=("food", "politics"), seed=3)]
+    config, engine = TrainConfig(epochs=2, batch_size=4), Engine(tiny_backbone)
+    pool = build_warm_pool(engine, builders, reduction_factor=4, config=config, adapter_lr=1e-2)
+    engine.use_pool(pool)  # served already: the copy being trained must not be mistaken for it
+    served = set(engine.ctx.pools)
+    tuned = tune_pool(engine, pool, builders, k=2, config=config, epochs=4, batch_size=8, lr=3e-2, head_lr=3e-2)
+    assert set(engine.ctx.pools) == served and engine.pool is engine.ctx.pools[pool.pool_hash]  # as it was
+    assert not torch.allclose(tuned.up_w, pool.up_w) and not torch.allclose(tuned.head.weight, pool.head.weight)
+    assert tuned.head.labels == pool.head.labels and tuned.pool_hash != pool.pool_hash
+    assert not tuned.up_w.requires_grad and torch.equal(tuned.builder_labels, pool.builder_labels)
+
+    def builders_loss(adapters):  # each builder on its own k=2 mask: what tune_pool trained for
+        engine.use_pool(adapters)
+        results = train_profiles(engine, builders, "xpeft_hard", config=TrainConfig(epochs=1, batch_size=4), k=2,
+                                 head="shared", prior=True, layer_norm=False, head_delta_rank=0, lr=1e-6,
+                                 prior_lr=1e-6)
+        return sum(r.holdout_loss for r in results)
+
+    assert builders_loss(tuned) < builders_loss(pool)

@@ -23,7 +23,8 @@ class EvalMethod:
     name: str  # as it appears in results.csv
     method: str | None  # the registered method it trains; None for `global`
     # random | warm | random_head (random adapters with the warm pool's head) | warm_fit, random_fit (those
-    # adapters with the warm head refit on rows through them, as the method composes them: refit_head)
+    # adapters with the warm head refit on rows through them, as the method composes them: refit_head) | tuned
+    # (the warm adapters and head trained on as masked profiles use them: tune_pool)
     pool: str | None = None
     preset: dict = field(default_factory=dict)  # config fields fixed by this evaluation name
 
@@ -63,6 +64,8 @@ VARIANTS = [
     EvalMethod("xpeft_hard_random_fit", "xpeft_hard", "random_fit", {"head": "shared", "prior": False}),
     EvalMethod("xpeft_hard_warm_fit_delta", "xpeft_hard", "warm_fit", DELTA_PRESET),
     EvalMethod("xpeft_hard_random_fit_delta", "xpeft_hard", "random_fit", DELTA_PRESET),
+    # The delta profile on the warm pool tuned further as masked profiles use it (adapters and head together).
+    EvalMethod("xpeft_hard_tuned_delta", "xpeft_hard", "tuned", DELTA_PRESET),
     # The warm pool's adapters with the profile's own head (the pool's head is not used).
     EvalMethod("xpeft_hard_warm_own_head", "xpeft_hard", "warm", {"head": "profile", "head_init": "random"}),
     # Own head started from the warm pool's shared head and the profile's label frequencies: task model

@@ -162,11 +162,12 @@ def markdown(summary: list[dict], folder: Path, rows: list[dict] | None = None, 
                      f"{'; '.join(data['skipped']) or 'none'}.")
     for warm in sorted(folder.glob("pools/pool-*.json")):
         data = json.loads(warm.read_text())
-        fold, *refit = warm.stem.split("-")[1:]  # pool-N, or pool-N-{warm,random}_fit-kK[-ln] (refit_head)
-        if refit:
-            adapters, k = refit[0].removesuffix("_fit"), refit[1].removeprefix("k")
-            notes.append(f"Head of warm pool {fold} refit on rows through the {adapters} adapters (k={k}"
-                         f"{', LayerNorm' if len(refit) > 2 else ''}) in {data['refit_seconds']} s.")
+        fold, *derived = warm.stem.split("-")[1:]  # pool-N, or pool-N-KIND-kK[-ln] (FIT_KINDS)
+        if derived:
+            kind, form = derived[0], f"k={derived[1].removeprefix('k')}{', LayerNorm' if len(derived) > 2 else ''}"
+            what = (f"Warm pool {fold} tuned as masked profiles use it ({form})" if kind == "tuned" else
+                    f"Head of warm pool {fold} refit on rows through the {kind.removesuffix('_fit')} adapters ({form})")
+            notes.append(f"{what} in {data['seconds']} s.")
             continue
         notes.append(f"Warm pool {fold}: N={data['num_adapters']} adapters, one per author, "
                      f"built in {data['build_seconds']} s from: {'; '.join(data['built_from'])}.")

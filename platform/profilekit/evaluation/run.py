@@ -22,7 +22,7 @@ from profilekit.jobs import TrainConfig
 from profilekit.methods import get_method
 from profilekit.pool import AdapterPool, PoolSpec, load_pool, random_pool, save_pool
 from profilekit.training import Progress, accuracy, build_warm_pool, evaluate, macro_f1, train_profiles
-from profilekit.training.warm import builder_labels, refit_head, warm_members
+from profilekit.training.warm import builder_labels, refit_head, tune_pool, warm_members
 
 
 def _check_resume(out: Path, config: EvalConfig) -> None:
@@ -42,7 +42,10 @@ def _check_resume(out: Path, config: EvalConfig) -> None:
     saved.write_text(json.dumps(config.fingerprint() | {"methods": methods}, indent=1))
 
 
-FIT_KINDS = ("warm_fit", "random_fit")  # the warm head refit on rows through the adapters (refit_head)
+# Pools derived from the fold's warm pool for a method's (k, layer_norm): the warm head refit on rows through the
+# warm or the random adapters (refit_head), or the warm adapters and head trained on as masked profiles use them
+# (tune_pool).
+FIT_KINDS = ("warm_fit", "random_fit", "tuned")
 WARM_KINDS = ("warm", "random_head", *FIT_KINDS)  # pools that depend on the profile's fold
 
 
@@ -132,7 +135,7 @@ class Evaluation:
         key = (kind, fold, form) if kind in FIT_KINDS else (kind, fold)
         if key not in self.pools:
             warm = self.warm_pool(fold)
-            adapters = warm if kind.startswith("warm") else self.random_pool
+            adapters = self.random_pool if kind.startswith("random") else warm
             pool = AdapterPool(adapters.spec, adapters.down_w, adapters.down_b, adapters.up_w, adapters.up_b,
                                head=warm.head, builder_labels=warm.builder_labels)
             if kind in FIT_KINDS:
@@ -142,16 +145,24 @@ class Evaluation:
 
     def _refit(self, pool: AdapterPool, kind: str, fold: int, form: tuple[int, bool]) -> AdapterPool:
         k, layer_norm = form
+        layer_norm = layer_norm and kind != "tuned"  # tune_pool trains the byte-sized profile's form: no LayerNorm
         path = self.pools_dir / f"pool-{fold}-{kind}-k{k}{'-ln' if layer_norm else ''}.safetensors"
         if path.is_file():
             return load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
         config = replace(self.train_config, min_rows=3, seed=self.config.pool_seed)
         began = time.perf_counter()
-        pool = refit_head(self.engine, pool, self.plan.builders[fold], k=k, layer_norm=layer_norm, config=config,
-                          callback=lambda step: self.progress(f"{kind} head {fold}", 0, step))
+
+        def progress(step: Progress) -> None:
+            self.progress(f"{kind} pool {fold}", 0, step)
+
+        if kind == "tuned":
+            pool = tune_pool(self.engine, pool, self.plan.builders[fold], k=k, config=config, callback=progress)
+        else:
+            pool = refit_head(self.engine, pool, self.plan.builders[fold], k=k, layer_norm=layer_norm,
+                              config=config, callback=progress)
         save_pool(pool, path)
         path.with_suffix(".json").write_text(json.dumps({
-            "pool_hash": pool.pool_hash, "refit_seconds": round(time.perf_counter() - began, 1)}, indent=1))
+            "pool_hash": pool.pool_hash, "seconds": round(time.perf_counter() - began, 1)}, indent=1))
         return pool
 
     def warm_pool(self, fold: int = 0):
