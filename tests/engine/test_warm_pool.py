@@ -134,7 +134,7 @@ def test_tune_pool_trains_adapters_and_head_as_masked_profiles_use_them(tiny_bac
     pool = build_warm_pool(engine, builders, reduction_factor=4, config=config, adapter_lr=1e-2)
     engine.use_pool(pool)  # served already: the copy being trained must not be mistaken for it
     served = set(engine.ctx.pools)
-    tuned = tune_pool(engine, pool, builders, k=2, config=config, epochs=4, batch_size=8, lr=3e-2, head_lr=3e-2)
+    tuned = tune_pool(engine, pool, builders, k=2, config=replace(config, epochs=4), lr=3e-2, head_lr=3e-2)
     assert set(engine.ctx.pools) == served and engine.pool is engine.ctx.pools[pool.pool_hash]  # as it was
     assert not torch.allclose(tuned.up_w, pool.up_w) and not torch.allclose(tuned.head.weight, pool.head.weight)
     assert tuned.head.labels == pool.head.labels and tuned.pool_hash != pool.pool_hash

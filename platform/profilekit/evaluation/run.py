@@ -156,7 +156,8 @@ class Evaluation:
             self.progress(f"{kind} pool {fold}", 0, step)
 
         if kind == "tuned":
-            pool = tune_pool(self.engine, pool, self.plan.builders[fold], k=k, config=config, callback=progress)
+            pool = tune_pool(self.engine, pool, self.plan.builders[fold], k=k, callback=progress,
+                             config=replace(config, epochs=3, batch_size=4))  # 64 rows a step: many steps
         else:
             pool = refit_head(self.engine, pool, self.plan.builders[fold], k=k, layer_norm=layer_norm,
                               config=config, callback=progress)

@@ -168,13 +168,16 @@ def _holdout(engine: Engine, jobs: list[_Job], batch_size: int,
 def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
                    config: TrainConfig = TrainConfig(), callback: Callable[[Progress], None] | None = None,
                    start_head: SharedHead | None = None, freeze_head: bool = False, head_prior: bool = False,
-                   rows: PooledRows | None = None, **method_overrides) -> list[TrainResult]:
+                   rows: PooledRows | None = None, shared: list[dict] | None = None,
+                   **method_overrides) -> list[TrainResult]:
     """Train one artifact per profile. Bad data raises TrainingDataError before any training.
     `start_head`: every profile's own head starts from these weights (the rows of its labels), and
     stays fixed with `freeze_head` (the warm pool trains its adapters against its shared head so);
     with `head_prior` its bias starts at the shared bias plus the log label frequencies and learns
     (a label prior beside the frozen weight). `rows`: the pooled rows that heads of a plain-backbone
-    method train on (default: the plain backbone's)."""
+    method train on (default: the plain backbone's). `shared`: optimizer groups of parameters that every
+    profile's rows train (tune_pool: the pool's adapters and head), at their lr with the run's schedule; they
+    keep their last values (early stopping chooses each profile's own epoch only)."""
     label_sets = [validate_profile(p, min_rows=config.min_rows) for p in profiles]
     jobs: list[_Job] = []
     groups = []
@@ -200,6 +203,8 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
         decay = state.config.weight_decay
         groups += [group | {"base_lr": group["lr"], "weight_decay": decay} for group in own]
         job.num_groups = len(own)
+    first_shared = len(groups)
+    groups += [group | {"base_lr": group["lr"], "weight_decay": 0.0} for group in shared or []]
     optimizer = torch.optim.AdamW(groups)
     plain = all(j.state.plain_backbone for j in jobs)
     if rows is not None and not plain:
@@ -236,6 +241,8 @@ def train_profiles(engine: Engine, profiles: list[ProfileData], method: str, *,
                     for group in optimizer.param_groups[job.group:job.group + job.num_groups]:
                         group["lr"] = group["base_lr"] * factor
                     job.steps += 1
+                for group in optimizer.param_groups[first_shared:]:
+                    group["lr"] = group["base_lr"] * lr_factor(step, total_steps)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 spent = (time.perf_counter() - began) / len(wave)

@@ -12,19 +12,16 @@ start its masks on the adapters of profiles like it (XPeftConfig(mask_init="near
 
 from __future__ import annotations
 
-import math
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 
 from profilekit.data import ProfileData, Split, profile_seed, split_profile, validate_profile
 from profilekit.engine import Engine
 from profilekit.jobs import TrainConfig
 from profilekit.pool import AdapterPool, PoolSpec, SharedHead
-from profilekit.training.loop import PooledRows, Progress, lr_factor, train_profiles
+from profilekit.training.loop import PooledRows, Progress, train_profiles
 
 PRIOR_LR = 0.1  # an adapter's label prior learns as fast as the byte-sized profile's (XPeftConfig.prior_lr)
 
@@ -120,16 +117,16 @@ def _fit_head(engine: Engine, members: list[ProfileData], labels: tuple[str, ...
 
 
 def tune_pool(engine: Engine, pool: AdapterPool, profiles: list[ProfileData], *, k: int,
-              config: TrainConfig = TrainConfig(), epochs: int = 3, batch_size: int = 64, lr: float = 1e-3,
-              head_lr: float = 1e-3, callback: Callable[[Progress], None] | None = None) -> AdapterPool:
+              config: TrainConfig = TrainConfig(epochs=3, batch_size=4), lr: float = 1e-3, head_lr: float = 1e-3,
+              callback: Callable[[Progress], None] | None = None) -> AdapterPool:
     """`pool`'s adapters and shared head trained further together, the way profiles use them: each profile
-    with its own hard mask of k adapters and label prior (what the byte-sized profile learns), every row's
-    loss reaching the adapters its mask selects. Trained one per profile, an adapter only has to help its
-    own profile; trained so, it is a part that helps in the compositions of many (Polytropon's skills)."""
+    with its own hard mask of k adapters and label prior over its own labels (what the byte-sized profile
+    learns), every row's loss reaching the adapters its mask selects. Trained one per profile, an adapter
+    only has to help its own profile; trained so, it is a part that helps in the compositions of many
+    (Polytropon's skills). The one training loop, with the pool's tensors as `shared` parameters."""
     if pool.head is None:
         raise ValueError("tune_pool needs a pool with a shared head")
     labels, ctx = pool.head.labels, engine.ctx
-    members = warm_members(profiles, labels, config)
 
     def trainable(tensor: torch.Tensor) -> torch.nn.Parameter:
         return torch.nn.Parameter(tensor.detach().to(ctx.device, ctx.dtype).clone())
@@ -139,45 +136,15 @@ def tune_pool(engine: Engine, pool: AdapterPool, profiles: list[ProfileData], *,
     before = engine.pool
     training = AdapterPool(pool.spec, **tensors, head=head, pool_hash=f"tuning:{pool.pool_hash}")  # not `pool`'s
     engine.use_pool(training)
-    groups = [{"params": list(tensors.values()), "lr": lr}, {"params": [head.weight, head.bias], "lr": head_lr}]
-    states, rows, noise = [], [], {}  # noise: each profile's Gumbel draws
-    for p in members:
-        seed = profile_seed(config.seed, p.key)
-        state = engine.new_state("xpeft_hard", sorted(set(p.labels)), seed=seed, k=k, head="shared", prior=True,
-                                 layer_norm=False, head_delta_rank=0)
-        state.prepare(Counter(p.labels[i] for i in p.split.train), ctx)
-        state.train()
-        noise[id(state)] = torch.Generator().manual_seed(seed)
-        groups += state.optimizer_groups()
-        rows += [(len(states), i) for i in p.split.train]
-        states.append(state)
-    for group in groups:
-        group["base_lr"] = group["lr"]
-    optimizer = torch.optim.AdamW(groups, weight_decay=0.0)
-    order = torch.Generator().manual_seed(config.seed)
-    total, step = epochs * math.ceil(len(rows) / batch_size), 0
-    for epoch in range(1, epochs + 1):
-        shuffled = [rows[i] for i in torch.randperm(len(rows), generator=order).tolist()]
-        for start in range(0, len(shuffled), batch_size):
-            batch = shuffled[start:start + batch_size]
-            owners = [states[n] for n, _ in batch]
-            texts = [members[n].texts[i] for n, i in batch]
-            targets = torch.tensor([states[n].labels.index(members[n].labels[i]) for n, i in batch], device=ctx.device)
-            tokens = engine.backbone.tokenize(texts)
-            distinct = dict.fromkeys(id(s) for s in owners)  # first appearance, as forward() wants them
-            logits = engine.forward(tokens["input_ids"], tokens["attention_mask"], owners, training=True,
-                                    generators=[noise[i] for i in distinct]).logits
-            loss = F.cross_entropy(logits, targets)
-            loss.backward()
-            for group in optimizer.param_groups:
-                group["lr"] = group["base_lr"] * lr_factor(step, total)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            if callback is not None:
-                callback(Progress(epoch, step, total, loss.item(), []))
-    ctx.pools.pop(training.pool_hash, None)
-    engine.use_pool(before)
+    members = [replace(p, label_set=tuple(sorted(set(p.labels)))) for p in warm_members(profiles, labels, config)]
+    try:
+        train_profiles(engine, members, "xpeft_hard", config=config, callback=callback, k=k, head="shared",
+                       prior=True, layer_norm=False, head_delta_rank=0,
+                       shared=[{"params": list(tensors.values()), "lr": lr},
+                               {"params": [head.weight, head.bias], "lr": head_lr}])
+    finally:
+        ctx.pools.pop(training.pool_hash, None)
+        engine.use_pool(before)
     frozen = {name: tensor.detach().cpu().clone() for name, tensor in tensors.items()}
     return AdapterPool(pool.spec, **frozen, head=SharedHead(head.weight.detach().cpu().clone(),
                                                              head.bias.detach().cpu().clone(), labels),
