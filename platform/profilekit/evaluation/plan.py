@@ -44,6 +44,11 @@ VARIANTS = [
     EvalMethod("xpeft_hard_warm", "xpeft_hard", "warm", {"head": "shared", "prior": False}),
     # The same on random adapters with the warm pool's head: what the warm adapters add in the paper's setting.
     EvalMethod("xpeft_hard_random_shared", "xpeft_hard", "random_head", {"head": "shared", "prior": False}),
+    # Masks alone (no LayerNorm, no prior) over every label of the shared head: whatever a profile gains here, its
+    # selection of adapters carries; on warm adapters, and on random ones with the same head (the control).
+    EvalMethod("xpeft_hard_warm_masks", "xpeft_hard", "warm", {"head": "shared", "prior": False, "layer_norm": False}),
+    EvalMethod("xpeft_hard_random_masks", "xpeft_hard", "random_head",
+               {"head": "shared", "prior": False, "layer_norm": False}),
     # The byte-sized profile: masks, LayerNorm and a label prior over its own labels on the shared head.
     EvalMethod("xpeft_hard_warm_prior", "xpeft_hard", "warm", {"head": "shared", "prior": True}),
     EvalMethod("xpeft_hard_warm_prior_bare", "xpeft_hard", "warm", {"head": "shared", "prior": True,
