@@ -128,8 +128,8 @@ class Evaluation:
 
     def pool(self, kind: str | None, fold: int, form: tuple[int, bool] = (0, False)):
         """The pool a method of this kind trains its fold's profiles on: the random pool, the fold's
-        warm pool, or random adapters with the fold's warm head; the *_fit kinds with that head refit on
-        rows through those adapters as a method of `form` (k, layer_norm) composes them (saved in pools_dir)."""
+        warm pool, or random adapters with the fold's warm head; FIT_KINDS derive one from these for a method
+        that composes adapters as `form` (k, layer_norm) says, and save it in pools_dir."""
         if kind not in WARM_KINDS:
             return self.random_pool
         key = (kind, fold, form) if kind in FIT_KINDS else (kind, fold)
@@ -139,11 +139,12 @@ class Evaluation:
             pool = AdapterPool(adapters.spec, adapters.down_w, adapters.down_b, adapters.up_w, adapters.up_b,
                                head=warm.head, builder_labels=warm.builder_labels)
             if kind in FIT_KINDS:
-                pool = self._refit(pool, kind, fold, form)
+                pool = self._derived(pool, kind, fold, form)
             self.pools[key] = pool
         return self.pools[key]
 
-    def _refit(self, pool: AdapterPool, kind: str, fold: int, form: tuple[int, bool]) -> AdapterPool:
+    def _derived(self, pool: AdapterPool, kind: str, fold: int, form: tuple[int, bool]) -> AdapterPool:
+        """`pool` with its head refit (warm_fit, random_fit) or tuned (tuned); built once, then read back."""
         k, layer_norm = form
         layer_norm = layer_norm and kind != "tuned"  # tune_pool trains the byte-sized profile's form: no LayerNorm
         path = self.pools_dir / f"pool-{fold}-{kind}-k{k}{'-ln' if layer_norm else ''}.safetensors"
