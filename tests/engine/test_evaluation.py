@@ -176,6 +176,9 @@ def test_bad_method_settings_fail_before_training(tiny_backbone, tmp_path):
         run(tiny_backbone, tmp_path, overrides={})
     with pytest.raises(EvalError, match="mask_init='nearest' needs a warm pool"):  # the random pool records no authors
         run(tiny_backbone, tmp_path, overrides={"xpeft_hard": {"k": 3, "mask_init": "nearest"}})
+    with pytest.raises(EvalError, match="k=999 exceeds the tuned pool's N="):  # N: its builders, fewer than 1000
+        run(tiny_backbone, tmp_path, methods=("xpeft_hard_tuned_delta",), pool_size=1000,
+            overrides={"xpeft_hard_tuned_delta": {"k": 999}})
     assert not (tmp_path / "results.csv").exists()
 
 

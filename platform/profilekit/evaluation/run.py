@@ -93,7 +93,8 @@ class Evaluation:
                     made.resolved(pool_has_head=method.pool in WARM_KINDS)
             except (TypeError, ValueError) as exc:
                 raise EvalError(f"method {name}: {exc}") from exc
-            n = min(map(len, self.plan.builders)) if method.pool == "warm" else self.config.pool_size
+            warm_adapters = method.pool in ("warm", "warm_fit", "tuned")  # N: the fold's builders
+            n = min(map(len, self.plan.builders)) if warm_adapters else self.config.pool_size
             if method.pool and getattr(made, "mask", None) == "hard" and made.k > n:
                 raise EvalError(f"method {name}: k={made.k} exceeds the {method.pool} pool's N={n}; "
                                 f"lower it with --set {name}.k=…")
