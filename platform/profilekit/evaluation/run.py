@@ -42,6 +42,13 @@ def _check_resume(out: Path, config: EvalConfig) -> None:
     saved.write_text(json.dumps(config.fingerprint() | {"methods": methods}, indent=1))
 
 
+def _save(pool: AdapterPool, path: Path) -> None:
+    """save_pool through a partial file: a run killed while saving leaves no torn pool for the next to read."""
+    partial = path.with_name(path.name + ".partial")
+    save_pool(pool, partial)
+    partial.replace(path)
+
+
 # Pools derived from the fold's warm pool for a method's (k, layer_norm): the warm head refit on rows through the
 # warm or the random adapters (refit_head), or the warm adapters and head trained on as masked profiles use them
 # (tune_pool).
@@ -163,7 +170,7 @@ class Evaluation:
         else:
             pool = refit_head(self.engine, pool, self.plan.builders[fold], k=k, layer_norm=layer_norm,
                               config=config, callback=progress)
-        save_pool(pool, path)
+        _save(pool, path)
         path.with_suffix(".json").write_text(json.dumps({
             "pool_hash": pool.pool_hash, "seconds": round(time.perf_counter() - began, 1)}, indent=1))
         return pool
@@ -194,7 +201,7 @@ class Evaluation:
         pool = build_warm_pool(self.engine, builders, config=config, labels=self.plan.labels,
                                adapter_prior=self.config.pool_adapter_prior,
                                callback=lambda step: self.progress(f"warm pool {fold}", 0, step))
-        save_pool(pool, path)
+        _save(pool, path)
         (self.pools_dir / f"pool-{fold}.json").write_text(json.dumps({
             "pool_hash": pool.pool_hash, "num_adapters": pool.num_adapters,
             "build_seconds": round(time.perf_counter() - began, 1),
