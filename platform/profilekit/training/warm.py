@@ -86,15 +86,19 @@ def refit_head(engine: Engine, pool: AdapterPool, profiles: list[ProfileData], *
         raise ValueError("refit_head needs a pool with a shared head")
     labels = pool.head.labels
     members = warm_members(profiles, labels, config)
+    before = engine.pool
     engine.use_pool(pool)
-    through = {}
-    for p in members:
-        state = engine.new_state("xpeft_hard", labels, seed=profile_seed(config.seed, p.key), k=k, head="shared",
-                                 prior=False, layer_norm=layer_norm, head_delta_rank=0)
-        state.eval()
-        through |= {text: state for text in p.texts if text not in through}
-    rows = PooledRows(engine, config.eval_batch_size, through)
-    head = _fit_head(engine, members, labels, config, head_lr, callback, start=pool.head, rows=rows)
+    try:
+        through = {}
+        for p in members:
+            state = engine.new_state("xpeft_hard", labels, seed=profile_seed(config.seed, p.key), k=k, head="shared",
+                                     prior=False, layer_norm=layer_norm, head_delta_rank=0)
+            state.eval()
+            through |= {text: state for text in p.texts if text not in through}
+        rows = PooledRows(engine, config.eval_batch_size, through)
+        head = _fit_head(engine, members, labels, config, head_lr, callback, start=pool.head, rows=rows)
+    finally:
+        engine.use_pool(before)
     return AdapterPool(pool.spec, pool.down_w, pool.down_b, pool.up_w, pool.up_b, head=head,
                        builder_labels=pool.builder_labels)
 
