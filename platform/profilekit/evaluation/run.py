@@ -54,6 +54,7 @@ def _save(pool: AdapterPool, path: Path) -> None:
 # (tune_pool).
 FIT_KINDS = ("warm_fit", "random_fit", "tuned")
 WARM_KINDS = ("warm", "random_head", *FIT_KINDS)  # pools that depend on the profile's fold
+WARM_ADAPTERS = ("warm", "warm_fit", "tuned")  # kinds whose adapters are the fold's warm ones (N: its builders)
 
 
 class Evaluation:
@@ -93,15 +94,11 @@ class Evaluation:
         """Refuse bad overrides before any training rather than after hours of it."""
         for name in self.config.methods:
             method = METHODS[name]
-            overrides = method.preset | self.config.overrides.get(name, {})
             try:
-                made = get_method(method.method or "head_only").make_config(**overrides)
-                if hasattr(made, "resolved"):  # what the method's pool allows (a shared head, nearest masks)
-                    made.resolved(pool_has_head=method.pool in WARM_KINDS)
+                made = self._method_config(name)
             except (TypeError, ValueError) as exc:
                 raise EvalError(f"method {name}: {exc}") from exc
-            warm_adapters = method.pool in ("warm", "warm_fit", "tuned")  # N: the fold's builders
-            n = min(map(len, self.plan.builders)) if warm_adapters else self.config.pool_size
+            n = min(map(len, self.plan.builders)) if method.pool in WARM_ADAPTERS else self.config.pool_size
             if method.pool and getattr(made, "mask", None) == "hard" and made.k > n:
                 raise EvalError(f"method {name}: k={made.k} exceeds the {method.pool} pool's N={n}; "
                                 f"lower it with --set {name}.k=…")
@@ -127,11 +124,17 @@ class Evaluation:
                 for start in range(0, len(mine), size):
                     self._run_group(name, mine[start:start + size])
 
+    def _method_config(self, name: str):
+        """The config a method trains with: its preset and --set overrides, resolved for its pool (a shared
+        head, nearest masks) where the method resolves one. Raises on bad fields."""
+        method = METHODS[name]
+        made = get_method(method.method or "head_only").make_config(
+            **method.preset | self.config.overrides.get(name, {}))
+        return made.resolved(pool_has_head=method.pool in WARM_KINDS) if hasattr(made, "resolved") else made
+
     def _form(self, name: str) -> tuple[int, bool]:
         """(k, layer_norm) of an X-PEFT method on a warm pool: how it composes the adapters."""
-        method = METHODS[name]
-        made = get_method(method.method).make_config(**method.preset | self.config.overrides.get(name, {}))
-        made = made.resolved(pool_has_head=True) if hasattr(made, "resolved") else made
+        made = self._method_config(name)
         return getattr(made, "k", 0), bool(getattr(made, "layer_norm", False))
 
     def pool(self, kind: str | None, fold: int, form: tuple[int, bool] = (0, False)):
@@ -142,22 +145,26 @@ class Evaluation:
             return self.random_pool
         key = (kind, fold, form) if kind in FIT_KINDS else (kind, fold)
         if key not in self.pools:
-            warm = self.warm_pool(fold)
-            adapters = self.random_pool if kind.startswith("random") else warm
-            pool = AdapterPool(adapters.spec, adapters.down_w, adapters.down_b, adapters.up_w, adapters.up_b,
-                               head=warm.head, builder_labels=warm.builder_labels)
-            if kind in FIT_KINDS:
-                pool = self._derived(pool, kind, fold, form)
-            self.pools[key] = pool
+            self.pools[key] = self._derived(kind, fold, form) if kind in FIT_KINDS else self._base(kind, fold)
         return self.pools[key]
 
-    def _derived(self, pool: AdapterPool, kind: str, fold: int, form: tuple[int, bool]) -> AdapterPool:
-        """`pool` with its head refit (warm_fit, random_fit) or tuned (tuned); built once, then read back."""
+    def _base(self, kind: str, fold: int) -> AdapterPool:
+        """The fold's warm pool, or (random kinds) the random adapters with its head."""
+        warm = self.warm_pool(fold)
+        if kind in WARM_ADAPTERS:
+            return warm
+        adapters = self.random_pool
+        return AdapterPool(adapters.spec, adapters.down_w, adapters.down_b, adapters.up_w, adapters.up_b,
+                           head=warm.head, builder_labels=warm.builder_labels)
+
+    def _derived(self, kind: str, fold: int, form: tuple[int, bool]) -> AdapterPool:
+        """The base pool with its head refit (warm_fit, random_fit) or tuned (tuned); built once, then read back."""
         k, layer_norm = form
         layer_norm = layer_norm and kind != "tuned"  # tune_pool trains the byte-sized profile's form: no LayerNorm
         path = self.pools_dir / f"pool-{fold}-{kind}-k{k}{'-ln' if layer_norm else ''}.safetensors"
         if path.is_file():
             return load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
+        pool = self._base(kind, fold)
         config = replace(self.train_config, min_rows=3, seed=self.config.pool_seed)
         began = time.perf_counter()
 
