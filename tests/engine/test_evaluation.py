@@ -293,3 +293,25 @@ def test_refit_heads_are_built_once_per_fold_adapters_and_form(tiny_backbone_dir
     assert main(common + ["--seed", "1", "--out", str(tmp_path / "seed-1"), "--pools-dir", str(pools),
                           "--methods", "xpeft_hard_warm_fit"]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in pools.iterdir()} == built  # reused, not refit again
+
+
+def test_pool_shared_down_builds_its_own_pools_whose_adapters_share_one_down_projection(tiny_backbone_dir, tmp_path,  # noqa: F811
+                                                                                        capsys):
+    from profilekit.cli import main
+    from profilekit.pool import load_pool
+
+    common = ["eval", "--data", str(NEWS), "--min-rows", "160", "--max-rows", "10", "--pool-size", "8",
+              "--pool-folds", "2", "--epochs", "1", "--batch-size", "4", "--backbone", str(tiny_backbone_dir),
+              "--no-progress", "--methods", "xpeft_hard_warm_delta", "--set=xpeft_hard_warm_delta.k=2"]
+    assert main(common + ["--out", str(tmp_path / "plain")]) == 0
+    capsys.readouterr()
+    assert main(common + ["--out", str(tmp_path / "shared"), "--pools-dir", str(tmp_path / "plain" / "pools"),
+                          "--pool-shared-down"]) == 2
+    assert "built with other settings" in capsys.readouterr().err
+    assert main(common + ["--out", str(tmp_path / "shared"), "--pool-shared-down"]) == 0
+    assert len(read_results(tmp_path / "shared" / "results.csv")) == 9
+    for fold in (0, 1):
+        shared, plain = (load_pool(tmp_path / f / "pools" / f"pool-{fold}.safetensors") for f in ("shared", "plain"))
+        assert all(torch.equal(shared.down_w[:, n], shared.down_w[:, 0]) for n in range(shared.num_adapters))
+        assert not torch.equal(plain.down_w[:, 1], plain.down_w[:, 0])
+        assert torch.equal(shared.head.weight, plain.head.weight)  # the same shared head, other adapters

@@ -148,3 +148,48 @@ def test_tune_pool_trains_adapters_and_head_as_masked_profiles_use_them(tiny_bac
         return sum(r.holdout_loss for r in results)
 
     assert builders_loss(tuned) < builders_loss(pool)
+
+
+def test_adapters_with_a_shared_down_projection_compose_to_the_mean_of_their_functions(tiny_backbone):
+    """shared_down: every warm adapter keeps one fixed down projection and learns its up projection, so the
+    adapter a k-hot mask composes is exactly the mean of the k adapters it selects — where adapters drawn
+    independently average into a down projection none of them was trained with."""
+    from profilekit.methods.xpeft.layer import aggregate
+
+    builders = [profile("w0", 8), profile("w1", 8, labels=("sports", "food"), seed=1), profile("w2", 8, seed=2)]
+    config, engine = TrainConfig(epochs=6, batch_size=4), Engine(tiny_backbone)
+    aligned = build_warm_pool(engine, builders, reduction_factor=4, config=config, adapter_lr=3e-2, shared_down=True)
+    plain = build_warm_pool(engine, builders, reduction_factor=4, config=config, adapter_lr=3e-2)
+    assert all(torch.equal(aligned.down_w[:, n], aligned.down_w[:, 0]) for n in range(3))
+    assert not torch.allclose(aligned.up_w[:, 0], aligned.up_w[:, 1])  # each learned its own up projection
+    assert not torch.allclose(plain.down_w[:, 0], plain.down_w[:, 1])
+
+    def adapter(w, layer, p, x):  # one layer's Pfeiffer adapter of composed weights w, profile p
+        return torch.relu(x @ w.down_w[layer, p] + w.down_b[layer, p]) @ w.up_w[layer, p] + w.up_b[layer, p]
+
+    def one_hot(n):
+        weights = torch.zeros(1, aligned.spec.num_layers, 2, 3)
+        weights[..., n] = 1.0
+        return weights
+
+    two = one_hot(0) / 2 + one_hot(2) / 2  # a k = 2 mask over adapters 0 and 2, as X-PEFT composes it
+    x = torch.randn(5, aligned.down_w.shape[2], generator=torch.Generator().manual_seed(0))
+    for pool, exact in ((aligned, True), (plain, False)):
+        composed = adapter(aggregate(two, pool), 0, 0, x)
+        mean = (adapter(aggregate(one_hot(0), pool), 0, 0, x) + adapter(aggregate(one_hot(2), pool), 0, 0, x)) / 2
+        assert torch.allclose(composed, mean, atol=1e-6) == exact
+
+    # and each adapter still helps its own profile through the shared head, as a warm adapter should
+    engine.use_pool(aligned)
+    for index, data in enumerate(builders):
+        state = engine.new_state("xpeft_hard", [], k=1, layer_norm=False, head="shared", prior=False)
+        with torch.no_grad():
+            state.mask_logits.zero_()
+            state.mask_logits[:, :, index] = 1.0
+        plain_head = engine.new_state("head_only", aligned.head.labels)
+        plain_head.head_weight.data, plain_head.head_bias.data = aligned.head.weight.clone(), aligned.head.bias.clone()
+        targets = [aligned.head.labels.index(y) for y in data.labels]
+        with torch.no_grad():
+            with_adapter = profiles_loss(engine, [state] * len(targets), data.texts, targets, training=False)
+            without = profiles_loss(engine, [plain_head] * len(targets), data.texts, targets, training=False)
+        assert with_adapter < without, data.key

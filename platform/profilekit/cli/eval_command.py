@@ -51,6 +51,10 @@ def add_commands(commands) -> None:
     p.add_argument("--pool-adapter-prior", action="store_true",
                    help="train each warm adapter beside a label prior of its author, so it learns what a prior "
                         "cannot (the pools differ: give them their own --pools-dir)")
+    p.add_argument("--pool-shared-down", action="store_true",
+                   help="build warm adapters that share one fixed down projection and learn only their up projections, "
+                        "so that a mask's composed adapter is the mean of the adapters it selects (the pools differ: "
+                        "give them their own --pools-dir)")
     p.add_argument("--pools-dir", default=None,
                    help="where the warm pools are kept (default OUT/pools): another folder's pools, so that a "
                         "run with other method settings (--set) is scored on the same pools")
@@ -86,7 +90,8 @@ def run_eval(args) -> int:
         data=str(args.data), methods=tuple(m.strip() for m in args.methods.split(",") if m.strip()),
         min_rows=args.min_rows, max_rows=args.max_rows, pool_size=args.pool_size,
         warm_min_rows=args.warm_min_rows, pool_folds=args.pool_folds, pool_data=args.pool_data,
-        pool_seed=args.pool_seed, pool_adapter_prior=args.pool_adapter_prior, epochs=args.epochs,
+        pool_seed=args.pool_seed, pool_adapter_prior=args.pool_adapter_prior,
+        pool_shared_down=args.pool_shared_down, epochs=args.epochs,
         batch_size=args.batch_size, profiles_per_step=args.profiles_per_step, seed=args.seed,
         overrides=_overrides(args.set))
     try:

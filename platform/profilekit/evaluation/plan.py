@@ -87,7 +87,7 @@ DEFAULT_METHODS = ("head_only", "xpeft_hard", "xpeft_hard_warm_delta", "xpeft_ha
 
 # Settings added after runs were recorded, with the value those runs had: left out of a fingerprint at that
 # value, so the recorded folders and pools still resume.
-LATER_SETTINGS = {"pool_adapter_prior": False}
+LATER_SETTINGS = {"pool_adapter_prior": False, "pool_shared_down": False}
 
 
 def _recorded(settings: dict) -> dict:
@@ -106,6 +106,7 @@ class EvalConfig:
     pool_data: str | None = None  # build one warm pool from this file's authors instead (no cross-fitting)
     pool_seed: int = 0  # seeds the folds and the warm pools (shared by runs with other --seed)
     pool_adapter_prior: bool = False  # warm adapters train beside a per-author label prior (build_warm_pool)
+    pool_shared_down: bool = False  # warm adapters share one fixed down projection (build_warm_pool)
     epochs: int = 10
     batch_size: int = 16  # rows of one profile per step
     profiles_per_step: int = 16  # profiles trained together (a resumable unit)
@@ -131,7 +132,7 @@ class EvalConfig:
     def pool_fingerprint(self) -> dict:
         """What the warm pools depend on (not the evaluation's own seed or methods)."""
         keys = ("data", "min_rows", "max_rows", "pool_size", "warm_min_rows", "pool_folds", "pool_data",
-                "pool_seed", "pool_adapter_prior", "epochs", "batch_size", "profiles_per_step")
+                "pool_seed", "pool_adapter_prior", "pool_shared_down", "epochs", "batch_size", "profiles_per_step")
         return _recorded({k: getattr(self, k) for k in keys})
 
 

@@ -206,7 +206,7 @@ class Evaluation:
                             f"in two categories besides the ones it is evaluated on; found {len(builders)}")
         began = time.perf_counter()
         pool = build_warm_pool(self.engine, builders, config=config, labels=self.plan.labels,
-                               adapter_prior=self.config.pool_adapter_prior,
+                               adapter_prior=self.config.pool_adapter_prior, shared_down=self.config.pool_shared_down,
                                callback=lambda step: self.progress(f"warm pool {fold}", 0, step))
         _save(pool, path)
         (self.pools_dir / f"pool-{fold}.json").write_text(json.dumps({

@@ -125,7 +125,7 @@ class ProfileState(nn.Module):
     def optimizer_groups(self) -> list[dict]:
         """AdamW parameter groups of this profile, each with its own learning rate. Default: the
         method's parameters at `lr`, the head at `head_lr`; methods with more rates override this."""
-        return [{"params": self.method_parameters(), "lr": self.config.lr},
+        return [{"params": [p for p in self.method_parameters() if p.requires_grad], "lr": self.config.lr},
                 {"params": [p for p in self.head_parameters() if p.requires_grad], "lr": self.config.head_lr}]
 
 

@@ -44,14 +44,18 @@ def builder_labels(members: list[ProfileData], labels: tuple[str, ...]) -> torch
 
 def build_warm_pool(engine: Engine, profiles: list[ProfileData], *, reduction_factor: int = 16,
                     config: TrainConfig = TrainConfig(), adapter_lr: float = 1e-3, head_lr: float = 1e-2,
-                    labels: tuple[str, ...] | None = None, adapter_prior: bool = False,
+                    labels: tuple[str, ...] | None = None, adapter_prior: bool = False, shared_down: bool = False,
                     callback: Callable[[Progress], None] | None = None) -> AdapterPool:
     """Train one adapter per profile (N = len(profiles)) on its training split; return the frozen pool.
     The shared head scores `labels` (default: the labels the profiles use; it must include them).
     `adapter_prior`: each adapter trains beside a label prior of its profile (the shared head's bias
     plus its log label frequencies, learned; the prior is dropped), so that an adapter holds what a
     prior cannot: the byte-sized profile on the pool learns its own prior. On the news authors it tied the
-    plain pool (+0.003 over three seeds, docs/results/), so it is off by default."""
+    plain pool (+0.003 over three seeds, docs/results/), so it is off by default.
+    `shared_down`: every adapter keeps one down projection (drawn from the config's seed) and learns only its
+    up projection, from zero, so that a k-hot mask's composed adapter is the mean of its k adapters' functions
+    (SingleAdapterConfig.shared_down_seed); otherwise each adapter starts from its own random weights, as an
+    adapter trained alone does."""
     if len(profiles) < 1:
         raise ValueError("a warm pool needs at least one profile")
     for data in profiles:
@@ -66,7 +70,8 @@ def build_warm_pool(engine: Engine, profiles: list[ProfileData], *, reduction_fa
 
     results = train_profiles(engine, members, "single_adapter", config=config, callback=callback, start_head=shared,
                              freeze_head=True, head_prior=adapter_prior, reduction_factor=reduction_factor,
-                             lr=adapter_lr, head_lr=PRIOR_LR)  # only a prior's bias learns: with adapter_prior
+                             lr=adapter_lr, head_lr=PRIOR_LR,  # only a prior's bias learns: with adapter_prior
+                             shared_down_seed=config.seed if shared_down else None)
     stacked = {name: torch.stack([getattr(r.state, name).detach().cpu() for r in results], dim=1)  # [L, N, …]
                for name in ("down_w", "down_b", "up_w", "up_b")}
     spec = PoolSpec(engine.backbone.backbone_id, len(profiles), engine.backbone.num_layers,

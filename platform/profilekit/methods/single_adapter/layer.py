@@ -17,9 +17,12 @@ class SingleAdapterState(ProfileState):
         super().__init__(config, labels)
         L, d = ctx.num_layers, ctx.hidden_size
         b = max(1, d // config.reduction_factor)
-        self.down_w = nn.Parameter(torch.randn(L, d, b, generator=generator) * 0.02)  # [L, d, b]
-        self.down_b = nn.Parameter(torch.zeros(L, b))
-        self.up_w = nn.Parameter(torch.randn(L, b, d, generator=generator) * 0.02)  # [L, b, d]
+        shared = config.shared_down_seed is not None  # one fixed down projection for all, the up one from zero
+        down = torch.Generator().manual_seed(config.shared_down_seed) if shared else generator
+        self.down_w = nn.Parameter(torch.randn(L, d, b, generator=down) * 0.02, requires_grad=not shared)  # [L, d, b]
+        self.down_b = nn.Parameter(torch.zeros(L, b), requires_grad=not shared)
+        up = torch.zeros(L, b, d) if shared else torch.randn(L, b, d, generator=generator) * 0.02
+        self.up_w = nn.Parameter(up)  # [L, b, d]
         self.up_b = nn.Parameter(torch.zeros(L, d))
         self.init_head(d, generator)
 
