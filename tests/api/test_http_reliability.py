@@ -77,6 +77,20 @@ def test_nul_in_predict_text_and_whitespace_text_are_422(server):
         assert blank.status_code == 422 and "whitespace" in blank.text
 
 
+def test_a_misspelt_or_misplaced_field_is_a_422_naming_it_and_queues_nothing(server):
+    """A setting the request does not have is refused, not dropped: a job told {"method_config": …} (the name
+    its answer shows the settings under; the request's is "hyperparameters") would otherwise train on the
+    defaults, and a predict row with {"profile": …} would be served without its profile."""
+    with server.http(server.client) as http:
+        profile = onboard(http, "reader")
+        job = http.post("/v1/jobs", json={"profile_ids": [profile], "method": "xpeft_hard",
+                                          "method_config": {"k": 5}})
+        assert job.status_code == 422 and "method_config" in job.text and "not permitted" in job.text
+        assert http.get("/v1/jobs").json() == []
+        row = http.post("/v1/predict", json={"items": [{"profile": profile, "text": "Senate passes the budget"}]})
+        assert row.status_code == 422 and "profile" in row.text and "not permitted" in row.text
+
+
 @pytest.mark.parametrize("number", ["1e999", "-1e999"])
 def test_a_number_beyond_any_float_is_a_422_naming_the_field(server, number):
     # valid JSON that Python reads as ±infinity: the 422 echoes it, and JSON has no infinity to write

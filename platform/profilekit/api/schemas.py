@@ -41,7 +41,10 @@ def unusable_value(value, where: str = "body") -> str | None:
 class RequestBody(BaseModel):
     """A JSON request body: refused (422, naming the field) when any string in it holds a NUL or a lone
     surrogate, or any number is not finite, so nothing the client sends is stored on one database and
-    refused by another."""
+    refused by another; and when it names a field the request does not have (a misspelt or misplaced
+    setting is not silently dropped)."""
+
+    model_config = ConfigDict(extra="forbid")
 
     @model_validator(mode="before")
     @classmethod
@@ -186,6 +189,8 @@ class EventOut(BaseModel):
 
 
 class PredictItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # {"profile": …} is refused, not served as a row without a profile
+
     profile_id: str | None = Field(default=None, max_length=200)
     text: str = Field(min_length=1, max_length=20_000)
 
