@@ -5,6 +5,10 @@ class ProfilekitError(Exception):
     """Base of every error raised on purpose by profilekit."""
 
 
+class SettingsError(ProfilekitError, ValueError):
+    """An environment setting (PROFILEKIT_*) is invalid; the message names the variable and its value."""
+
+
 class BackboneError(ProfilekitError):
     """The encoder folder is missing or is not a supported BERT/RoBERTa-style encoder."""
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from profilekit.errors import SettingsError
 
 
 class Settings(BaseSettings):
@@ -135,4 +137,10 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; a bad value raises SettingsError naming its variable."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise SettingsError("; ".join(
+            f"{'PROFILEKIT_' + str(e['loc'][0]).upper() if e['loc'] else 'the PROFILEKIT_* settings'}"
+            f"={e['input']!r}: {e['msg']}" for e in exc.errors())) from None

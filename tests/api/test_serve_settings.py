@@ -25,3 +25,19 @@ def test_serve_refuses_pins_it_cannot_honour_with_one_line(tiny_backbone_dir, tm
     err = capsys.readouterr().err
     assert "profilekit: error: PROFILEKIT_PINNED_PROFILES names an unknown profile" in err and "nobody" in err
     assert "Traceback" not in err
+
+
+def test_a_bad_environment_setting_is_one_line_naming_the_variable_and_its_value(monkeypatch, capsys):
+    from profilekit.cli import main
+    from profilekit.settings import get_settings
+
+    monkeypatch.setenv("PROFILEKIT_MAX_BATCH_SIZE", "sixty-four")
+    monkeypatch.setenv("PROFILEKIT_POOL_STORE", "/var/pools")
+    get_settings.cache_clear()
+    try:
+        assert main(["serve", "--no-worker", "--port", "0"]) == 2
+    finally:
+        get_settings.cache_clear()
+    err = capsys.readouterr().err
+    assert "PROFILEKIT_MAX_BATCH_SIZE='sixty-four'" in err and "valid integer" in err
+    assert "PROFILEKIT_POOL_STORE='/var/pools'" in err and "Traceback" not in err
