@@ -28,3 +28,17 @@ def test_make_load_stops_with_a_message_for_a_wrong_key_an_unreachable_url_or_40
     check_statuses({200: 5, 429: 7})
     with pytest.raises(SystemExit, match="other than 200 or 429 under load: 404:3"):
         check_statuses({404: 3})
+
+
+@pytest.mark.parametrize("argv, message", [(["--users", "0"], "--users must be at least 1, got 0"),
+                                           (["--seconds", "-5"], "--seconds must be at least 1"),
+                                           (["--forward-seconds", "0"], "--forward-seconds must be a positive")])
+def test_make_load_refuses_a_load_of_nothing_before_starting_anything(monkeypatch, capsys, argv, message):
+    import sys
+
+    from bench.load import main
+
+    monkeypatch.setattr(sys, "argv", ["load.py", *argv])
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2 and message in capsys.readouterr().err
