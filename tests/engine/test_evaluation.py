@@ -315,3 +315,29 @@ def test_pool_shared_down_builds_its_own_pools_whose_adapters_share_one_down_pro
         assert all(torch.equal(shared.down_w[:, n], shared.down_w[:, 0]) for n in range(shared.num_adapters))
         assert not torch.equal(plain.down_w[:, 1], plain.down_w[:, 0])
         assert torch.equal(shared.head.weight, plain.head.weight)  # the same shared head, other adapters
+
+
+def test_runs_sharing_a_pools_folder_build_a_missing_pool_once(tiny_backbone, tokenizer, tmp_path, monkeypatch):
+    """Two evaluations (other seeds, other methods) on one --pools-dir that both need a pool not built yet: one
+    builds it, the other waits for it and reads it, instead of spending the same minutes to overwrite it."""
+    import threading
+
+    config = EvalConfig(**(SMALL | {"methods": ("xpeft_hard_warm",)}))
+    runs = [Evaluation(config, tmp_path / name, backbone, pools_dir=tmp_path / "pools")
+            for name, backbone in (("a", tiny_backbone), ("b", fresh_backbone(tokenizer)))]
+    builds, build = [], Evaluation._build_warm
+
+    def counted(self, *args):
+        builds.append(self)
+        started.set()
+        return build(self, *args)
+
+    started, pools = threading.Event(), {}
+    monkeypatch.setattr(Evaluation, "_build_warm", counted)
+    first = threading.Thread(target=lambda: pools.setdefault("a", runs[0].warm_pool(0)))
+    first.start()
+    assert started.wait(60)  # the first is building: the second must wait for it
+    pools["b"] = runs[1].warm_pool(0)
+    first.join()
+    assert builds == [runs[0]]
+    assert pools["a"].pool_hash == pools["b"].pool_hash

@@ -8,9 +8,11 @@ Seeds come from (seed, author): the same command gives the same accuracies (not 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -47,6 +49,18 @@ def _save(pool: AdapterPool, path: Path) -> None:
     partial = path.with_name(path.name + ".partial")
     save_pool(pool, partial)
     partial.replace(path)
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """Held while `path` is checked or built: evaluations sharing a pools folder (other seeds, other methods)
+    that need the same missing pool build it once, the later ones waiting and then reading it."""
+    with open(path.with_name(path.name + ".lock"), "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # Pools derived from the fold's warm pool for a method's (k, layer_norm): the warm head refit on rows through the
@@ -162,9 +176,13 @@ class Evaluation:
         k, layer_norm = form
         layer_norm = layer_norm and kind != "tuned"  # tune_pool trains the byte-sized profile's form: no LayerNorm
         path = self.pools_dir / f"pool-{fold}-{kind}-k{k}{'-ln' if layer_norm else ''}.safetensors"
-        if path.is_file():
-            return load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
-        pool = self._base(kind, fold)
+        pool = self._base(kind, fold) if not path.is_file() else None  # outside the lock: it takes the base's
+        with _locked(path):
+            if path.is_file():
+                return load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
+            return self._build_derived(kind, fold, pool, k, layer_norm, path)
+
+    def _build_derived(self, kind: str, fold: int, pool: AdapterPool, k: int, layer_norm: bool, path: Path):
         config = replace(self.train_config, min_rows=3, seed=self.config.pool_seed)
         began = time.perf_counter()
 
@@ -188,19 +206,25 @@ class Evaluation:
         self.pools_dir.mkdir(parents=True, exist_ok=True)
         settings = self.pools_dir / "config.json"
         wanted = json.loads(json.dumps(self.config.pool_fingerprint()))
-        if not settings.is_file():
-            settings.write_text(json.dumps(wanted, indent=1))
-        elif json.loads(settings.read_text()) != wanted:
-            raise EvalError(f"{self.pools_dir} holds warm pools built with other settings; "
-                            "use another --out or --pools-dir")
+        with _locked(settings):
+            if not settings.is_file():
+                settings.write_text(json.dumps(wanted, indent=1))
+            elif json.loads(settings.read_text()) != wanted:
+                raise EvalError(f"{self.pools_dir} holds warm pools built with other settings; "
+                                "use another --out or --pools-dir")
         path = self.pools_dir / f"pool-{fold}.safetensors"
         builders = self.plan.builders[fold]
         config = replace(self.train_config, min_rows=3, seed=self.config.pool_seed)
-        if path.is_file():
-            pool = load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
-            if pool.builder_labels is None:  # saved before pools recorded them: the same counts, from the plan
-                pool.builder_labels = builder_labels(warm_members(builders, self.plan.labels, config), self.plan.labels)
-            return pool
+        with _locked(path):
+            if path.is_file():
+                pool = load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
+                if pool.builder_labels is None:  # saved before pools recorded them: the same counts, from the plan
+                    pool.builder_labels = builder_labels(warm_members(builders, self.plan.labels, config),
+                                                         self.plan.labels)
+                return pool
+            return self._build_warm(fold, builders, config, path)
+
+    def _build_warm(self, fold: int, builders: list[ProfileData], config: TrainConfig, path: Path) -> AdapterPool:
         if len(builders) < 2:
             raise EvalError(f"warm pool {fold} needs at least two authors with {self.config.warm_min_rows}+ rows "
                             f"in two categories besides the ones it is evaluated on; found {len(builders)}")
