@@ -55,7 +55,8 @@ def _save(pool: AdapterPool, path: Path) -> None:
 def _locked(path: Path) -> Iterator[None]:
     """Held while `path` is checked or built: evaluations sharing a pools folder (other seeds, other methods)
     that need the same missing pool build it once, the later ones waiting and then reading it."""
-    with open(path.with_name(path.name + ".lock"), "w") as handle:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_name(path.name + ".lock"), "a") as handle:  # "a": waiting changes no file's time
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
@@ -176,11 +177,10 @@ class Evaluation:
         k, layer_norm = form
         layer_norm = layer_norm and kind != "tuned"  # tune_pool trains the byte-sized profile's form: no LayerNorm
         path = self.pools_dir / f"pool-{fold}-{kind}-k{k}{'-ln' if layer_norm else ''}.safetensors"
-        pool = self._base(kind, fold) if not path.is_file() else None  # outside the lock: it takes the base's
-        with _locked(path):
+        with _locked(path):  # the base's own lock is taken inside this one, never the other way round
             if path.is_file():
                 return load_pool(path).to(self.engine.ctx.device, self.engine.ctx.dtype)
-            return self._build_derived(kind, fold, pool, k, layer_norm, path)
+            return self._build_derived(kind, fold, self._base(kind, fold), k, layer_norm, path)
 
     def _build_derived(self, kind: str, fold: int, pool: AdapterPool, k: int, layer_norm: bool, path: Path):
         config = replace(self.train_config, min_rows=3, seed=self.config.pool_seed)
