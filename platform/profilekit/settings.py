@@ -141,6 +141,15 @@ def get_settings() -> Settings:
     try:
         return Settings()
     except ValidationError as exc:
-        raise SettingsError("; ".join(
-            f"{'PROFILEKIT_' + str(e['loc'][0]).upper() if e['loc'] else 'the PROFILEKIT_* settings'}"
-            f"={e['input']!r}: {e['msg']}" for e in exc.errors())) from None
+        raise SettingsError("; ".join(_problem(e) for e in exc.errors())) from None
+
+
+SECRET = {"bootstrap_admin_key", "database_url", "broker_url"}  # may hold a key or a password: never echoed
+
+
+def _problem(error: dict) -> str:
+    if not error["loc"]:
+        return f"the PROFILEKIT_* settings: {error['msg']}"
+    name = str(error["loc"][0])
+    shown = "" if name in SECRET else f"={error['input']!r}"
+    return f"PROFILEKIT_{name.upper()}{shown}: {error['msg']}"
