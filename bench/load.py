@@ -114,12 +114,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.url and not args.key:
         parser.error("--url needs --key")
-    for name in ("profiles", "users", "spawn_rate", "seconds"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}")
-    for name in ("max_queue_seconds", "forward_seconds"):
-        if getattr(args, name) is not None and not getattr(args, name) > 0:
-            parser.error(f"--{name.replace('_', '-')} must be a positive number of seconds, got {getattr(args, name)}")
+    for name, value in vars(args).items():
+        flag = "--" + name.replace("_", "-")
+        if name in ("profiles", "users", "spawn_rate", "seconds") and value < 1:
+            parser.error(f"{flag} must be at least 1, got {value}")
+        if name in ("max_queue_seconds", "forward_seconds") and value is not None and not value > 0:
+            parser.error(f"{flag} must be a positive number of seconds, got {value}")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from bench.api import news_sample, stop_server
