@@ -161,6 +161,26 @@ def test_a_folder_remembers_every_method_it_was_asked_for(tiny_backbone, tokeniz
     assert {r["method"] for r in read_results(tmp_path / "results.csv")} == {"head_only", "global", "xpeft_hard"}
 
 
+def test_a_folder_has_one_writer_and_a_later_run_adds_no_row_twice(tiny_backbone, tokenizer, tmp_path):
+    """Two `profilekit eval` processes on one folder: while one writes it, the other is refused with the folder's
+    name; a run made ready before another finished the same rows trains none of them again."""
+    import fcntl
+
+    config = EvalConfig(**(SMALL | {"methods": ("head_only",)}))
+    waiting = Evaluation(config, tmp_path, fresh_backbone(tokenizer))
+    with open(tmp_path / "eval.lock", "a") as other:  # as another process holds it while it trains
+        fcntl.flock(other, fcntl.LOCK_EX)
+        with pytest.raises(EvalError, match=f"another `profilekit eval` is writing {tmp_path}"):
+            Evaluation(config, tmp_path, tiny_backbone)
+        with pytest.raises(EvalError, match="another `profilekit eval`"):
+            waiting.run()
+    run(tiny_backbone, tmp_path, methods=("head_only",))
+    rows = read_results(tmp_path / "results.csv")
+    waiting.run()
+    assert read_results(tmp_path / "results.csv") == rows
+    assert len({(r["profile"], r["method"]) for r in rows}) == len(rows) == len(waiting.plan.profiles)
+
+
 @pytest.mark.parametrize("name", method_names())
 def test_every_registered_method_can_be_evaluated_under_its_own_name(name):
     """A method added to methods/ (one folder, one line) is known to `profilekit eval` without a line here."""

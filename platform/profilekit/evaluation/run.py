@@ -64,6 +64,24 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+@contextmanager
+def _writer(out: Path) -> Iterator[None]:
+    """Held by the one evaluation writing a folder (its results, config and plan). A second process asked to
+    write the same folder is refused at once rather than retraining what the first is training and appending
+    the same rows twice; seeds each have their own folder (--seeds), so they run side by side."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "eval.lock", "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise EvalError(f"another `profilekit eval` is writing {out}; wait for it, or run other seeds or "
+                            "methods into another --out (--pools-dir shares its pools)") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 # Pools derived from the fold's warm pool for a method's (k, layer_norm): the warm head refit on rows through the
 # warm or the random adapters (refit_head), or the warm adapters and head trained on as masked profiles use them
 # (tune_pool).
@@ -80,8 +98,7 @@ class Evaluation:
                  progress: Callable[[str, int, Progress | None], None] | None = None,
                  pools_dir: str | Path | None = None):
         self.config, self.out, self.backbone = config, Path(out), backbone
-        self.out.mkdir(parents=True, exist_ok=True)
-        _check_resume(self.out, config)
+        self.results = self.out / "results.csv"
         pool_rows = read_rows(config.pool_data) if config.pool_data else None
         self.lamp = read_lamp(config.data, seed=config.seed) if config.data.endswith("_questions.json") else None
         rows = self.lamp.rows if self.lamp is not None else read_rows(config.data)
@@ -89,10 +106,11 @@ class Evaluation:
         self.questions = {}  # LaMP: each profile is scored on its questions, not on a holdout of its rows
         for question in self.lamp.questions if self.lamp is not None else []:
             self.questions.setdefault(question.user, []).append(question)
-        write_plan(self.plan, self.out / "plan.json")
+        with _writer(self.out):
+            _check_resume(self.out, config)
+            write_plan(self.plan, self.out / "plan.json")
+            self.done = {(r["profile"], r["method"]) for r in read_results(self.results)}
         self.pools_dir = Path(pools_dir) if pools_dir is not None else self.out / "pools"
-        self.results = self.out / "results.csv"
-        self.done = {(r["profile"], r["method"]) for r in read_results(self.results)}
         self.progress = progress or (lambda method, finished, step: None)
         spec = PoolSpec(backbone.backbone_id, config.pool_size, backbone.num_layers, backbone.hidden_size,
                         seed=config.seed)
@@ -122,6 +140,11 @@ class Evaluation:
         return [(m, [p for p in self.plan.profiles if (p.key, m) not in self.done]) for m in self.config.methods]
 
     def run(self) -> None:
+        with _writer(self.out):
+            self.done = {(r["profile"], r["method"]) for r in read_results(self.results)}  # another run may have added
+            self._run_pending()
+
+    def _run_pending(self) -> None:
         for name, todo in self.pending():
             if not todo:
                 continue
