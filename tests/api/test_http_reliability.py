@@ -1,5 +1,6 @@
 """The HTTP items of issue #13 over real HTTP: idempotency keys are a tenant's own, every body is
-bounded, strings no store would keep are refused on every database, small 422s, one timestamp format,
+bounded, strings no store would keep are refused on every database, small 422s (a long refused value comes
+back cut), one timestamp format,
 uploads off the event loop, abandoned predictions never computed."""
 
 from __future__ import annotations
@@ -89,6 +90,19 @@ def test_a_misspelt_or_misplaced_field_is_a_422_naming_it_and_queues_nothing(ser
         assert http.get("/v1/jobs").json() == []
         row = http.post("/v1/predict", json={"items": [{"profile": profile, "text": "Senate passes the budget"}]})
         assert row.status_code == 422 and "profile" in row.text and "not permitted" in row.text
+
+
+def test_a_refused_long_value_is_not_sent_back_whole(server):
+    """A 422 names the field and the rule; a 100,000-character text it refuses comes back as its start and its
+    size, not as the payload again (a short refused value is still echoed as sent)."""
+    with server.http(server.client) as http:
+        answer = http.post("/v1/predict", json={"items": [{"text": "x" * 100_000}]})
+        short = http.post("/v1/predict", json={"items": [{"text": "a"}], "timeout_ms": -5})
+    assert answer.status_code == 422 and len(answer.content) < 2_000, len(answer.content)
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["body", "items", 0, "text"] and "at most" in error["msg"]
+    assert error["input"].startswith('"xxx') and error["input"].endswith("(100,000 characters)")
+    assert short.status_code == 422 and short.json()["detail"][0]["input"] == -5
 
 
 @pytest.mark.parametrize("number", ["1e999", "-1e999"])

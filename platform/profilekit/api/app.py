@@ -60,6 +60,23 @@ def named_non_finite(value):
     return value
 
 
+ECHOED_INPUT = 200  # characters of a refused value a 422 repeats back
+
+
+def shortened_inputs(errors: list[dict]) -> list[dict]:
+    """Each error's `input` as sent when short; a long one (a 200,000-character text, a 10,000-row list) is cut
+    to its start and its size, so that a 422 names the field and the rule without sending the payload back."""
+    out = []
+    for error in errors:
+        value = error.get("input")
+        if len(json.dumps(value, default=str)) > ECHOED_INPUT:
+            size = (f"{len(value):,} characters" if isinstance(value, str) else
+                    f"{len(value):,} items" if isinstance(value, (list, dict)) else "long")
+            error = error | {"input": f"{json.dumps(value, default=str)[:ECHOED_INPUT]}… ({size})"}
+        out.append(error)
+    return out
+
+
 def error_response(exc: ProfilekitError) -> JSONResponse:
     """A typed error → its status and JSON body (404 unknown, 409 not trained or taken, 503 this process's
     serving settings or a pool's stored bytes it cannot read, 422 the rest)."""
@@ -154,7 +171,8 @@ def create_app(settings: Settings | None = None, *, runtime: Runtime | None = No
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError):
         # FastAPI's answer, ASCII-escaped: echoing a lone surrogate ("\ud800" is valid JSON) or a number
-        # beyond any float (1e999) cannot fail
-        return AsciiJSONResponse({"detail": named_non_finite(jsonable_encoder(exc.errors()))}, status_code=422)
+        # beyond any float (1e999) cannot fail; a long input comes back cut
+        errors = named_non_finite(jsonable_encoder(exc.errors()))
+        return AsciiJSONResponse({"detail": shortened_inputs(errors)}, status_code=422)
 
     return app
