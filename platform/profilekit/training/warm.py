@@ -51,7 +51,8 @@ def build_warm_pool(engine: Engine, profiles: list[ProfileData], *, reduction_fa
     `adapter_prior`: each adapter trains beside a label prior of its profile (the shared head's bias
     plus its log label frequencies, learned; the prior is dropped), so that an adapter holds what a
     prior cannot: the byte-sized profile on the pool learns its own prior. On the news authors it tied the
-    plain pool (+0.003 over three seeds, docs/results/), so it is off by default.
+    plain pool (+0.003 over three seeds) and random adapters (N = 50: +0.004; N = 25: −0.005; docs/results/), so it
+    is off by default.
     `shared_down`: every adapter keeps one down projection (drawn from the config's seed) and learns only its
     up projection, from zero, so that a k-hot mask's composed adapter is the mean of its k adapters' functions
     (SingleAdapterConfig.shared_down_seed); otherwise each adapter starts from its own random weights, as an
