@@ -12,6 +12,7 @@ wins / ties / losses of A."""
 from __future__ import annotations
 
 import argparse
+import signal
 from pathlib import Path
 
 from profilekit.evaluation.report import bootstrap_interval, mean_over_runs
@@ -76,4 +77,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `… | head` ends it quietly, as it ends any shell tool
     raise SystemExit(main())
