@@ -3,6 +3,7 @@ warm-pool protocol, reproducibility, resuming a stopped run, and the summary and
 
 import csv
 import json
+import re
 
 import pytest
 import torch
@@ -170,7 +171,7 @@ def test_a_folder_has_one_writer_and_a_later_run_adds_no_row_twice(tiny_backbone
     waiting = Evaluation(config, tmp_path, fresh_backbone(tokenizer))
     with open(tmp_path / "eval.lock", "a") as other:  # as another process holds it while it trains
         fcntl.flock(other, fcntl.LOCK_EX)
-        with pytest.raises(EvalError, match=f"another `profilekit eval` is writing {tmp_path}"):
+        with pytest.raises(EvalError, match=re.escape(f"another `profilekit eval` is writing {tmp_path};")):
             Evaluation(config, tmp_path, tiny_backbone)
         with pytest.raises(EvalError, match="another `profilekit eval`"):
             waiting.run()

@@ -69,10 +69,11 @@ def shortened_inputs(errors: list[dict]) -> list[dict]:
     out = []
     for error in errors:
         value = error.get("input")
-        if len(json.dumps(value, default=str)) > ECHOED_INPUT:
+        written = json.dumps(value, default=str)
+        if len(written) > ECHOED_INPUT:
             size = (f"{len(value):,} characters" if isinstance(value, str) else
                     f"{len(value):,} items" if isinstance(value, (list, dict)) else "long")
-            error = error | {"input": f"{json.dumps(value, default=str)[:ECHOED_INPUT]}… ({size})"}
+            error = error | {"input": f"{written[:ECHOED_INPUT]}… ({size})"}
         out.append(error)
     return out
 
