@@ -12,7 +12,7 @@ import fcntl
 import json
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
@@ -52,12 +52,13 @@ def _save(pool: AdapterPool, path: Path) -> None:
 
 
 @contextmanager
-def _locked(path: Path) -> Iterator[None]:
+def _locked(path: Path, *, wait: bool = True) -> Iterator[None]:
     """Held while `path` is checked or built: evaluations sharing a pools folder (other seeds, other methods)
-    that need the same missing pool build it once, the later ones waiting and then reading it."""
+    that need the same missing pool build it once, the later ones waiting and then reading it. Without `wait`,
+    BlockingIOError when another process holds it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path.with_name(path.name + ".lock"), "a") as handle:  # "a": waiting changes no file's time
-        fcntl.flock(handle, fcntl.LOCK_EX)
+        fcntl.flock(handle, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
         try:
             yield
         finally:
@@ -66,20 +67,17 @@ def _locked(path: Path) -> Iterator[None]:
 
 @contextmanager
 def _writer(out: Path) -> Iterator[None]:
-    """Held by the one evaluation writing a folder (its results, config and plan). A second process asked to
-    write the same folder is refused at once rather than retraining what the first is training and appending
-    the same rows twice; seeds each have their own folder (--seeds), so they run side by side."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / "eval.lock", "a") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise EvalError(f"another `profilekit eval` is writing {out}; wait for it, or run other seeds or "
-                            "methods into another --out (--pools-dir shares its pools)") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    """Held by the one evaluation writing a folder (its results, config and plan; `eval.lock`). A second process
+    asked to write the same folder is refused at once rather than retraining what the first is training and
+    appending the same rows twice; seeds each have their own folder (--seeds), so they run side by side."""
+    held = ExitStack()
+    try:
+        held.enter_context(_locked(out / "eval", wait=False))
+    except BlockingIOError:
+        raise EvalError(f"another `profilekit eval` is writing {out}; wait for it, or run other seeds or "
+                        "methods into another --out (--pools-dir shares its pools)") from None
+    with held:
+        yield
 
 
 # Pools derived from the fold's warm pool for a method's (k, layer_norm): the warm head refit on rows through the
