@@ -88,6 +88,29 @@ def train(head, params, x, y, g, *, lr, epochs, batch, holdout):
     return best[1]
 
 
+def encoder(encode: PooledRows):
+    """rows_of(data, row indices, classes) → (pooled rows [n, d], class indices [n])."""
+    def rows_of(data: ProfileData, which: list[int], classes: tuple[str, ...]):
+        return encode([data.texts[i] for i in which]), torch.tensor([classes.index(data.labels[i]) for i in which])
+    return rows_of
+
+
+def builder_rows(builder: ProfileData, config: EvalConfig, labels: tuple[str, ...], rows_of):
+    """(train x, train y, holdout x, holdout y) of a warm-pool builder, split as the warm pool splits it."""
+    split = split_profile(builder.labels, seed=profile_seed(config.pool_seed, builder.key))
+    return (*rows_of(builder, split.train, labels), *rows_of(builder, split.holdout, labels))
+
+
+def shared_heads(plan, config: EvalConfig, rows_of) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """fold → the head of its builders (what its warm pool's shared head is), over every label."""
+    shared = {}
+    for fold, builders in enumerate(plan.builders):
+        parts = [builder_rows(b, config, plan.labels, rows_of) for b in builders]
+        train_x, train_y, hold_x, hold_y = (torch.cat(column) for column in zip(*parts, strict=True))
+        shared[fold] = fit(train_x, train_y, len(plan.labels), batch=64, holdout=(hold_x, hold_y))
+    return shared
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seed", type=int, default=0)
@@ -105,21 +128,8 @@ def main() -> None:
     plan = make_plan(read_rows(NEWS_AUTHORS), config)
     encode = PooledRows(Engine(load_backbone()))
     labels = plan.labels
-
-    def rows_of(data: ProfileData, which: list[int], classes: tuple[str, ...]):
-        return encode([data.texts[i] for i in which]), torch.tensor([classes.index(data.labels[i]) for i in which])
-
-    shared = {}  # fold → the head of its builders (what its warm pool's shared head is), over every label
-    for fold, builders in enumerate(plan.builders):
-        train_x, train_y, hold_x, hold_y = [], [], [], []
-        for b in builders:
-            split = split_profile(b.labels, seed=profile_seed(config.pool_seed, b.key))
-            x, y = rows_of(b, split.train, labels)
-            train_x.append(x), train_y.append(y)
-            x, y = rows_of(b, split.holdout, labels)
-            hold_x.append(x), hold_y.append(y)
-        shared[fold] = fit(torch.cat(train_x), torch.cat(train_y), len(labels), batch=64,
-                           holdout=(torch.cat(hold_x), torch.cat(hold_y)))
+    rows_of = encoder(encode)
+    shared = shared_heads(plan, config, rows_of)
     scores: dict[str, dict[str, float]] = {}
     for p in plan.profiles:
         own = tuple(sorted(set(p.labels)))

@@ -7,7 +7,8 @@ with head_only; this pairs A with B: the best method with `global`, warm adapter
 
 For each seed alone and for the mean over the seeds (each profile's accuracy averaged over them first, as
 `profilekit eval --seeds` does): mean of A − B over the profiles both have, 95 % bootstrap interval, and
-wins / ties / losses of A."""
+wins / ties / losses of A; with --by-size, the mean over seeds also per author size (20–39, 40–99, 100+ rows,
+as the summaries group them)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import argparse
 import signal
 from pathlib import Path
 
-from profilekit.evaluation.report import bootstrap_interval, mean_over_runs
+from profilekit.evaluation.report import SIZES, bootstrap_interval, mean_over_runs
 from profilekit.evaluation.results import read_results
 
 
@@ -38,6 +39,18 @@ def text(figure: dict | None) -> str:
             f"{figure['wins']} / {figure['ties']} / {figure['losses']} over {figure['profiles']} profiles")
 
 
+def by_size(rows: list[dict]) -> list[tuple[str, dict | None]]:
+    """(author size, A − B over the profiles of that size) for each size that has profiles."""
+    size = {r["profile"]: int(r["n_train"]) + int(r["n_holdout"]) for r in rows}
+    out = []
+    for low, high in SIZES:
+        members = {p for p, n in size.items() if n >= low and (high is None or n <= high)}
+        if members:
+            label = f"{low}–{high} rows" if high else f"{low}+ rows"
+            out.append((label, paired([r for r in rows if r["profile"] in members], "A", "B")))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.paired", description=__doc__.split("\n\n")[0])
     p.add_argument("folder", type=Path, help="an evaluation's --out")
@@ -47,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--b-folder", type=Path, default=None,
                    help="B's results from this evaluation folder instead (the same seeds, profiles and splits: "
                         "one method with other --set values, from a run with --pools-dir)")
+    p.add_argument("--by-size", action="store_true", help="also A − B per author size, over the seeds' mean")
     args = p.parse_args(argv)
     seeds = [s.strip() for s in args.seeds.split(",")] if args.seeds else [None]
 
@@ -69,10 +83,15 @@ def main(argv: list[str] | None = None) -> int:
             for a_rows, b_rows in zip(a_runs, b_runs, strict=True)]
     if not args.seeds:
         print(f"{a} − {b}: {text(paired(runs[0], 'A', 'B'))}")
-        return 0
-    for seed, rows in zip(seeds, runs, strict=True):
-        print(f"seed {seed}: {a} − {b}: {text(paired(rows, 'A', 'B'))}")
-    print(f"mean over seeds {args.seeds}: {a} − {b}: {text(paired(mean_over_runs(runs), 'A', 'B'))}")
+        mean = runs[0]
+    else:
+        for seed, rows in zip(seeds, runs, strict=True):
+            print(f"seed {seed}: {a} − {b}: {text(paired(rows, 'A', 'B'))}")
+        mean = mean_over_runs(runs)
+        print(f"mean over seeds {args.seeds}: {a} − {b}: {text(paired(mean, 'A', 'B'))}")
+    if args.by_size:
+        for label, figure in by_size(mean):
+            print(f"  authors with {label}: {text(figure)}")
     return 0
 
 

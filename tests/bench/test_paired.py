@@ -52,3 +52,17 @@ def test_b_from_another_folder_pairs_the_same_method_run_two_ways(tmp_path, caps
     with pytest.raises(SystemExit):
         main([str(tmp_path / "k10"), "M", "Q", "--b-folder", str(tmp_path / "k50"), "--seeds", "0"])
     assert f"no results for Q; {tmp_path / 'k50'} has M, other" in capsys.readouterr().err
+
+
+def test_by_size_splits_the_pair_into_the_summaries_author_sizes(tmp_path, capsys):
+    rows = []
+    for profile, n, a in (("small", 20, 1.0), ("mid", 60, 0.25), ("big1", 120, 0.75), ("big2", 150, 0.5)):
+        rows += [{**record(profile, "A", a), "n_train": n - 6, "n_holdout": 6}, {**record(profile, "B", 0.5),
+                                                                                    "n_train": n - 6, "n_holdout": 6}]
+    append_results(tmp_path / "results.csv", rows)
+    assert main([str(tmp_path), "A", "B", "--by-size"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("A − B: +0.125") and "2 / 1 / 1 over 4 profiles" in out[0]
+    assert out[1].startswith("  authors with 20–39 rows: +0.500") and "1 / 0 / 0 over 1 profiles" in out[1]
+    assert out[2].startswith("  authors with 40–99 rows: -0.250") and "0 / 0 / 1 over 1 profiles" in out[2]
+    assert out[3].startswith("  authors with 100+ rows: +0.125") and "1 / 1 / 0 over 2 profiles" in out[3]
