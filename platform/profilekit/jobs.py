@@ -23,7 +23,7 @@ from profilekit.data.profiles import MIN_ROWS, untrainable_reason
 from profilekit.errors import ConfigError, UntrainableProfiles
 from profilekit.settings import Settings
 from profilekit.store import repo
-from profilekit.store.models import JOB_KINDS, JOB_STATES
+from profilekit.store.models import JOB_KINDS, JOB_STATES, Pool
 
 __all__ = ["JOB_KINDS", "JOB_STATES", "FINAL_STATES", "RUN_JOB", "TRAINING_QUEUE", "Promotion", "TrainConfig",
            "check_training", "check_trainable", "create_pool_job", "create_training_jobs", "default_pool",
@@ -94,9 +94,12 @@ def default_pool(settings: Settings, session=None, tenant: str | None = None) ->
     return chosen or f"random-{settings.default_pool_size}"
 
 
-def check_training(method: str, method_config: dict | None = None, pool: str | None = None) -> str:
-    """Refuse an unknown method, a bad method config or a pool reference a pool method cannot use;
-    returns the method's registered name. Raises UnknownMethodError or ConfigError."""
+def check_training(method: str, method_config: dict | None = None, pool: str | None = None,
+                   registered: tuple[int, bool] | None = None) -> str:
+    """Refuse an unknown method, a bad method config or a pool a pool method cannot use (its reference, or
+    a config that does not fit it: k above its N, a shared head it lacks); returns the method's registered
+    name. `registered`: (N, has a shared head) of the pool hash `pool` names, from the store.
+    Raises UnknownMethodError or ConfigError."""
     from profilekit.methods.registry import get_method
 
     spec = get_method(method_name(method))
@@ -108,11 +111,10 @@ def check_training(method: str, method_config: dict | None = None, pool: str | N
         if pool is None or not (RANDOM_POOL.fullmatch(pool) or POOL_HASH.fullmatch(pool)):
             raise ConfigError(f"{spec.name} needs a pool: a pool hash or random-N, got {pool!r}")
         match = RANDOM_POOL.fullmatch(pool)
-        if match and getattr(config, "mask", None) == "hard" and config.k > int(match[1]):
-            raise ConfigError(f"{spec.name}: k={config.k} exceeds the pool's N={match[1]} adapters per layer")
-        if match and hasattr(config, "resolved"):
+        fits = (int(match[1]), False) if match else registered  # a random pool has no shared head
+        if fits is not None and hasattr(config, "resolved"):
             try:
-                config.resolved(pool_has_head=False)  # a random pool has no shared head
+                config.resolved(pool_has_head=fits[1], num_adapters=fits[0])
             except ConfigError as exc:
                 raise ConfigError(f"{spec.name}: {exc}") from exc
     return spec.name
@@ -147,7 +149,9 @@ def create_training_jobs(session, *, profile_ids: list[str], method: str, pool: 
     """Training jobs for these profiles (not yet sent to the broker): `per_job` profiles share one job's
     batches. The method, its config, the training settings, the promotion policy and the profiles'
     examples are checked first (a bad setting raises pydantic's ValidationError naming the field)."""
-    method = check_training(method, method_config, pool)
+    row = session.get(Pool, pool) if pool is not None and POOL_HASH.fullmatch(pool) else None
+    method = check_training(method, method_config, pool,
+                            registered=(row.num_adapters, row.head_labels is not None) if row is not None else None)
     train = train if isinstance(train, TrainConfig) else TrainConfig(**(train or {}))
     promotion = promotion if isinstance(promotion, Promotion) else Promotion(**(promotion or {}))
     check_trainable(session, profile_ids, train)

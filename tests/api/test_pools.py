@@ -36,8 +36,11 @@ def test_a_tenants_warm_pool_becomes_the_pool_its_jobs_train_on(server):
     pools_table = admin.get("/dashboard").text.split("id='pools'")[1].split("</table>")[0]
     assert "acme v1" in pools_table and "3 profiles: biggest, " in pools_table  # what built it, by name
 
+    too_many = client.post("/v1/jobs", json={"profile_ids": [ids["newcomer"]], "method": "xpeft_hard",
+                                             "hyperparameters": {"k": 5}})  # refused up front, not failed later
+    assert too_many.status_code == 422 and "k=5 exceeds the pool's N=3" in too_many.text, too_many.text
     training = client.post("/v1/jobs", json={"profile_ids": [ids["newcomer"]], "method": "xpeft_hard",
-                                             "hyperparameters": {"k": 2}, "train": {"epochs": 1}})
+                                             "train": {"epochs": 1}})  # the defaults fit a pool of three
     assert training.json()["params"]["pool"] == pool["pool_hash"]  # the tenant's default
     assert server.run_queued_jobs() == ["succeeded"]
     profile = client.get(f"/v1/profiles/{ids['newcomer']}").json()

@@ -193,11 +193,11 @@ def test_every_registered_method_can_be_evaluated_under_its_own_name(name):
 def test_bad_method_settings_fail_before_training(tiny_backbone, tmp_path):
     with pytest.raises(EvalError, match="unknown methods"):
         EvalConfig(data=str(NEWS), methods=("xpeft_huge",))
-    with pytest.raises(EvalError, match="k=50 exceeds the random pool's N=8"):
-        run(tiny_backbone, tmp_path, overrides={})
+    with pytest.raises(EvalError, match="on the random pool: k=50 exceeds the pool's N=8 .*--set xpeft_hard.k="):
+        run(tiny_backbone, tmp_path, overrides={"xpeft_hard": {"k": 50}})
     with pytest.raises(EvalError, match="mask_init='nearest' needs a warm pool"):  # the random pool records no authors
         run(tiny_backbone, tmp_path, overrides={"xpeft_hard": {"k": 3, "mask_init": "nearest"}})
-    with pytest.raises(EvalError, match="k=999 exceeds the tuned pool's N="):  # N: its builders, fewer than 1000
+    with pytest.raises(EvalError, match="on the tuned pool: k=999 exceeds the pool.s N="):  # N: its builders, < 1000
         run(tiny_backbone, tmp_path, methods=("xpeft_hard_tuned_delta",), pool_size=1000,
             overrides={"xpeft_hard_tuned_delta": {"k": 999}})
     assert not (tmp_path / "results.csv").exists()

@@ -40,3 +40,17 @@ def test_weight_level_aggregation_equals_summing_the_adapters(tiny_pool):
             up_b = sum(weights[p, layer, 1, i] * tiny_pool.up_b[layer, i] for i in range(tiny_pool.num_adapters))
             assert torch.allclose(composed.down_w[layer, p], down, atol=1e-6)
             assert torch.allclose(composed.up_b[layer, p], up_b, atol=1e-6)
+
+
+def test_k_unset_is_half_the_pool_at_most_fifty_and_a_k_above_n_is_refused():
+    import pytest
+
+    from profilekit.errors import ConfigError
+    from profilekit.methods.xpeft.config import XPeftConfig
+
+    # the paper's 50 of N=100; a warm pool built from five profiles gets 2, not a k=50 that fails its jobs
+    assert [XPeftConfig().resolved(False, n).k for n in (1, 2, 3, 5, 100, 400)] == [1, 1, 1, 2, 50, 50]
+    assert XPeftConfig(k=7).resolved(True, 100).k == 7
+    with pytest.raises(ConfigError, match="k=7 exceeds the pool's N=5 adapters"):
+        XPeftConfig(k=7).resolved(True, 5)
+    assert XPeftConfig(mask="soft", k=7).resolved(False, 5).mask == "soft"  # a soft mask weighs all N

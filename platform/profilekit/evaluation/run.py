@@ -126,13 +126,10 @@ class Evaluation:
         for name in self.config.methods:
             method = METHODS[name]
             try:
-                made = self._method_config(name)
+                self._method_config(name)
             except (TypeError, ValueError) as exc:
-                raise EvalError(f"method {name}: {exc}") from exc
-            n = min(map(len, self.plan.builders)) if method.pool in WARM_ADAPTERS else self.config.pool_size
-            if method.pool and getattr(made, "mask", None) == "hard" and made.k > n:
-                raise EvalError(f"method {name}: k={made.k} exceeds the {method.pool} pool's N={n}; "
-                                f"lower it with --set {name}.k=…")
+                hint = f"; lower it with --set {name}.k=…" if "exceeds the pool" in str(exc) else ""
+                raise EvalError(f"method {name} on the {method.pool} pool: {exc}{hint}") from exc
 
     def pending(self) -> list[tuple[str, list[ProfileData]]]:
         return [(m, [p for p in self.plan.profiles if (p.key, m) not in self.done]) for m in self.config.methods]
@@ -161,12 +158,15 @@ class Evaluation:
                     self._run_group(name, mine[start:start + size])
 
     def _method_config(self, name: str):
-        """The config a method trains with: its preset and --set overrides, resolved for its pool (a shared
+        """The config a method trains with: its preset and --set overrides, resolved for its pool (k, a shared
         head, nearest masks) where the method resolves one. Raises on bad fields."""
         method = METHODS[name]
         made = get_method(method.method or "head_only").make_config(
             **method.preset | self.config.overrides.get(name, {}))
-        return made.resolved(pool_has_head=method.pool in WARM_KINDS) if hasattr(made, "resolved") else made
+        if not hasattr(made, "resolved"):
+            return made
+        n = min(map(len, self.plan.builders)) if method.pool in WARM_ADAPTERS else self.config.pool_size
+        return made.resolved(pool_has_head=method.pool in WARM_KINDS, num_adapters=n)
 
     def _form(self, name: str) -> tuple[int, bool]:
         """(k, layer_norm) of an X-PEFT method on a warm pool: how it composes the adapters."""

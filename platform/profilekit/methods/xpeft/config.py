@@ -11,7 +11,9 @@ class XPeftConfig(MethodConfig):
     """X-PEFT (METHODS.md §2): per-profile masks over the shared pool, LayerNorm after the down projection."""
 
     mask: str = field(default="hard", metadata={"help": "hard (k-hot, stored as bits) or soft (softmax, float32)."})
-    k: int = field(default=50, metadata={"help": "Adapters selected per layer by a hard mask (paper: 50)."})
+    k: int | None = field(default=None, metadata={
+        "help": "Adapters selected per layer by a hard mask. Unset: half the pool's N, at most 50 (the paper's 50 "
+                "of N=100; a warm pool built from five profiles gets 2). At most N."})
     nu: float = field(default=0.0, metadata={
         "help": "Gumbel noise level while training hard masks. The paper leaves it open; on 8 news authors "
                 "(docs/benchmarks.md) nu=1 gave 0.644 mean holdout accuracy, nu=0.3/tau=0.5 0.652, nu=0 0.709 "
@@ -58,7 +60,7 @@ class XPeftConfig(MethodConfig):
         super().__post_init__()
         if self.mask not in ("hard", "soft"):
             raise ConfigError(f"mask must be 'hard' or 'soft', got {self.mask!r}")
-        if self.k < 1:
+        if self.k is not None and self.k < 1:
             raise ConfigError(f"k must be at least 1, got {self.k}")
         if self.tau <= 0 or self.nu < 0:
             raise ConfigError("tau must be positive and nu non-negative")
@@ -76,10 +78,14 @@ class XPeftConfig(MethodConfig):
         if self.stored_dtype not in (None, "float32", "float16", "int8"):
             raise ConfigError(f"stored_dtype must be 'float32', 'float16' or 'int8', got {self.stored_dtype!r}")
 
-    def resolved(self, pool_has_head: bool) -> XPeftConfig:
-        """Every field decided for a pool: head='auto' becomes the byte-sized profile on a pool with a shared
-        head and the own head on any other; unset fields take that profile's values. Raises ConfigError
-        when an explicit field does not fit what auto chose."""
+    def resolved(self, pool_has_head: bool, num_adapters: int) -> XPeftConfig:
+        """Every field decided for a pool of `num_adapters` adapters per layer: k unset becomes half of them (at
+        most 50); head='auto' becomes the byte-sized profile on a pool with a shared head and the own head on
+        any other; unset fields take that profile's values. Raises ConfigError when an explicit field does not
+        fit the pool or what auto chose."""
+        k = self.k if self.k is not None else default_k(num_adapters)
+        if self.mask == "hard" and k > num_adapters:
+            raise ConfigError(f"k={k} exceeds the pool's N={num_adapters} adapters per layer")
         byte_sized = self.head == "auto" and pool_has_head
         head = self.head if self.head != "auto" else "shared" if pool_has_head else "profile"
         if head == "shared" and not pool_has_head:
@@ -91,7 +97,12 @@ class XPeftConfig(MethodConfig):
             raise ConfigError(f"head_delta_rank={self.head_delta_rank} needs the shared head of a warm pool; "
                               "this pool has none")
         return replace(
-            self, head=head,
+            self, k=k, head=head,
             layer_norm=not byte_sized if self.layer_norm is None else self.layer_norm,
             head_delta_rank=int(byte_sized and self.prior) if self.head_delta_rank is None else self.head_delta_rank,
             stored_dtype=("int8" if byte_sized else "float32") if self.stored_dtype is None else self.stored_dtype)
+
+
+def default_k(num_adapters: int) -> int:
+    """A hard mask's k when none is given: half the pool, at most the paper's 50."""
+    return max(1, min(50, num_adapters // 2))

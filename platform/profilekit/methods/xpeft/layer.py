@@ -18,11 +18,9 @@ class XPeftState(ProfileState):
     def __init__(self, config: XPeftConfig, ctx: EngineContext, labels, generator: torch.Generator | None):
         """`generator` draws the initial masks and head; None leaves every tensor for `load` to set."""
         pool = ctx.pool
-        config = config.resolved(pool.head is not None)  # head='auto' and unset fields, decided for this pool
+        config = config.resolved(pool.head is not None, pool.num_adapters)  # k, head='auto' and unset fields
         super().__init__(config, labels, shared_head=config.head == "shared")
         L, N, b = ctx.num_layers, pool.num_adapters, pool.bottleneck
-        if config.mask == "hard" and config.k > N:
-            raise ValueError(f"k={config.k} exceeds the pool's N={N} adapters per layer")
         self.method = f"xpeft_{config.mask}"
         self.pool_hash = pool.pool_hash
         self.prior = None  # [C] over self.labels, rows `label_rows` of the shared head
