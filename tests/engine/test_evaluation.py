@@ -103,6 +103,22 @@ def test_a_pool_from_another_file_serves_every_author(tiny_backbone, tmp_path):
                                                             if r["author"] == a}) > 1][:8]
 
 
+def test_pool_data_never_builds_the_pool_from_an_evaluated_author(tmp_path):
+    """The same file as --data and --pool-data: the evaluated authors' rows would reach the shared head that
+    scores their holdouts, so they are left out of the pool, and the plan says which."""
+    from profilekit.data import read_rows
+    from profilekit.evaluation.plan import make_plan, write_plan
+
+    config = EvalConfig(**(SMALL | {"methods": METHODS, "pool_data": str(NEWS)}))
+    plan = make_plan(read_rows(NEWS), config, pool_rows=read_rows(NEWS))
+    evaluated = {p.key for p in plan.profiles}
+    [builders] = plan.builders
+    assert len(evaluated) == 9 and len(builders) == 8 and not evaluated & {b.key for b in builders}
+    assert plan.left_out == sorted(evaluated)
+    write_plan(plan, tmp_path / "plan.json")
+    assert json.loads((tmp_path / "plan.json").read_text())["left_out_of_the_pool"] == sorted(evaluated)
+
+
 def fresh_backbone(tokenizer):
     """The same tiny BERT again (an Engine wraps a backbone once)."""
     from profilekit.backbone.loader import wrap_model

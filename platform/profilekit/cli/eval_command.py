@@ -123,6 +123,10 @@ def run_one(evaluation, show_progress: bool) -> None:
     total = len(evaluation.config.methods) * len(evaluation.plan.profiles)
     print(f"{len(evaluation.plan.profiles)} profiles × {len(evaluation.config.methods)} methods: {total - todo} "
           f"done, {todo} to train; results in {evaluation.results}", flush=True)
+    if evaluation.plan.left_out:
+        left_out = evaluation.plan.left_out
+        print(f"--pool-data: {len(left_out)} of its authors are evaluated too and were left out of the pool "
+              f"({', '.join(left_out[:3])}{' …' if len(left_out) > 3 else ''})", flush=True)
     bar = progress_bar(todo, f"eval seed {evaluation.config.seed}", unit="profile") if show_progress else None
 
     def progress(method: str, finished: int, step) -> None:

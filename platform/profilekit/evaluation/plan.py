@@ -143,6 +143,7 @@ class Plan:
     folds: dict[str, int]  # evaluated author → the warm pool it is evaluated on
     builders: list[list[ProfileData]]  # per warm pool: the authors that build it (never its evaluated ones)
     labels: tuple[str, ...]  # every category of the data (and of the pool data)
+    left_out: list[str] = field(default_factory=list)  # pool-data authors not used because they are evaluated
 
 
 def _by_author(rows: list[Row]) -> dict[str, list[Row]]:
@@ -171,7 +172,8 @@ def make_plan(rows: list[Row], config: EvalConfig, pool_rows: list[Row] | None =
     leaves nothing to classify). Warm pools, cross-fitted: the evaluated authors are dealt into
     `pool_folds` folds (seeded by pool_seed), and the pool of a fold is built from the largest other
     authors — evaluated ones of other folds included, its own never. With `pool_rows` (another
-    file's authors) one pool built from them serves every evaluated author."""
+    file's authors) one pool built from them serves every evaluated author; an author of both files is
+    left out of the pool (its rows would reach the head that scores its holdout) and named in `left_out`."""
     by_author = _by_author(rows)
     order = sorted(by_author, key=lambda a: (-len(by_author[a]), a))
     profiles, skipped = [], {}
@@ -191,9 +193,12 @@ def make_plan(rows: list[Row], config: EvalConfig, pool_rows: list[Row] | None =
         raise EvalError(f"no author of {config.data} has at least {config.min_rows} rows in two or more "
                         "categories")
     labels = {r.label for r in rows}
+    left_out = []
     if pool_rows is not None:
         folds = {p.key: 0 for p in profiles}
-        builders = [_largest(_by_author(pool_rows), config)]
+        candidates = _by_author(pool_rows)
+        left_out = sorted(set(candidates) & set(folds))
+        builders = [_largest({a: rs for a, rs in candidates.items() if a not in folds}, config)]
         labels |= {r.label for r in pool_rows}
     else:
         keys = sorted(p.key for p in profiles)
@@ -201,7 +206,7 @@ def make_plan(rows: list[Row], config: EvalConfig, pool_rows: list[Row] | None =
         folds = {key: i % config.pool_folds for i, key in enumerate(keys)}
         builders = [_largest({a: rs for a, rs in by_author.items() if folds.get(a) != fold}, config)
                     for fold in range(config.pool_folds)]
-    return Plan(profiles, skipped, folds, builders, tuple(sorted(labels)))
+    return Plan(profiles, skipped, folds, builders, tuple(sorted(labels)), left_out)
 
 
 def write_plan(plan: Plan, path: Path) -> None:
@@ -210,5 +215,6 @@ def write_plan(plan: Plan, path: Path) -> None:
                              "pool": plan.folds[p.key]} for p in plan.profiles},
         "skipped": plan.skipped,
         "warm_pool_builders": [{b.key: len(b.texts) for b in builders} for builders in plan.builders],
+        **({"left_out_of_the_pool": plan.left_out} if plan.left_out else {}),
         "labels": list(plan.labels),
     }, indent=1))
