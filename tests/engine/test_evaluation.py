@@ -119,6 +119,22 @@ def test_pool_data_never_builds_the_pool_from_an_evaluated_author(tmp_path):
     assert json.loads((tmp_path / "plan.json").read_text())["left_out_of_the_pool"] == sorted(evaluated)
 
 
+def test_rows_an_evaluation_cannot_train_are_refused_or_skipped_before_it_starts():
+    """--min-rows/--max-rows below what a profile trains on are refused up front; an author whose seeded
+    --max-rows sample draws one category only is skipped with the reason, not a crash hours into the run."""
+    from profilekit.data import Row
+    from profilekit.evaluation.plan import make_plan
+
+    for bad in ({"min_rows": 1}, {"max_rows": 2}):
+        with pytest.raises(EvalError, match=f"--{next(iter(bad)).replace('_', '-')} must be at least 3"):
+            EvalConfig(data=str(NEWS), **bad)
+    rows = [Row(f"story {i}", "a", "lopsided") for i in range(200)] + [Row("the one b", "b", "lopsided")]
+    rows += [Row(f"news {i}", "ab"[i % 2], "even") for i in range(20)]
+    plan = make_plan(rows, EvalConfig(data="rows.jsonl", min_rows=3, max_rows=3))
+    assert [p.key for p in plan.profiles] == ["even"]
+    assert plan.skipped == {"lopsided": "its 3 sampled rows (--max-rows) are all a"}
+
+
 def fresh_backbone(tokenizer):
     """The same tiny BERT again (an Engine wraps a backbone once)."""
     from profilekit.backbone.loader import wrap_model

@@ -85,6 +85,8 @@ METHODS = {m.name: m for m in [*_registered(), *VARIANTS, EvalMethod("global", N
 DEFAULT_METHODS = ("head_only", "xpeft_hard", "xpeft_hard_warm_delta", "xpeft_hard_warm_init", "global")
 
 
+MIN_PROFILE_ROWS = 3  # the fewest rows an evaluated profile trains on (a stratified holdout keeps one or more)
+
 # Settings added after runs were recorded, with the value those runs had: left out of a fingerprint at that
 # value, so the recorded folders and pools still resume.
 LATER_SETTINGS = {"pool_adapter_prior": False, "pool_shared_down": False}
@@ -122,6 +124,11 @@ class EvalConfig:
         bad = [m for m in self.overrides if m not in METHODS]
         if bad:
             raise EvalError(f"--set names unknown methods {bad}")
+        if self.min_rows < MIN_PROFILE_ROWS:
+            raise EvalError(f"--min-rows must be at least {MIN_PROFILE_ROWS} (each profile trains on some rows "
+                            f"and is scored on others), got {self.min_rows}")
+        if self.max_rows is not None and self.max_rows < MIN_PROFILE_ROWS:
+            raise EvalError(f"--max-rows must be at least {MIN_PROFILE_ROWS}, got {self.max_rows}")
         if self.pool_folds < 2 and self.pool_data is None:
             raise EvalError(f"--pool-folds must be at least 2 (got {self.pool_folds}), or give --pool-data")
 
@@ -187,6 +194,9 @@ def make_plan(rows: list[Row], config: EvalConfig, pool_rows: list[Row] | None =
             continue
         sampled = sample_rows(author_rows, config.max_rows, config.seed * 7919 + zlib.crc32(author.encode()))
         labels = [r.label for r in sampled]
+        if len(set(labels)) < 2:  # the seeded sample of --max-rows rows drew one category only
+            skipped[author] = f"its {len(sampled)} sampled rows (--max-rows) are all {labels[0]}"
+            continue
         split = split_profile(labels, holdout_fraction=0.3, seed=profile_seed(config.seed, author))
         profiles.append(ProfileData(author, [r.text for r in sampled], labels, split=split))
     if not profiles:

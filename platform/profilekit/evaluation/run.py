@@ -18,7 +18,7 @@ from pathlib import Path
 
 from profilekit.data import ProfileData, Split, read_lamp, read_rows
 from profilekit.engine import Engine
-from profilekit.evaluation.plan import METHODS, EvalConfig, EvalError, Plan, make_plan, write_plan
+from profilekit.evaluation.plan import METHODS, MIN_PROFILE_ROWS, EvalConfig, EvalError, Plan, make_plan, write_plan
 from profilekit.evaluation.results import append_predictions, append_results, read_results
 from profilekit.jobs import TrainConfig
 from profilekit.methods import get_method
@@ -118,7 +118,7 @@ class Evaluation:
         self.pools: dict[tuple[str, int], object] = {}
         self.train_config = TrainConfig(epochs=config.epochs, batch_size=config.batch_size,
                                         profiles_per_step=config.profiles_per_step, seed=config.seed,
-                                        min_rows=3)  # the plan chose the profiles (--min-rows)
+                                        min_rows=MIN_PROFILE_ROWS)  # the plan chose the profiles (--min-rows)
         self._check_methods()
 
     def _check_methods(self) -> None:
