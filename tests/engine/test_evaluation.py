@@ -261,6 +261,19 @@ def test_lamp_users_answer_their_questions_in_lamps_format(tiny_backbone_dir, tm
     assert "LaMP's figures over all questions" in summary and ("| MAE | RMSE |" in summary) == (task == "LaMP_3")
 
 
+def test_lamp_flags_that_cannot_be_honoured_are_refused_before_training(tmp_path, capsys):
+    from profilekit.cli import main
+
+    lamp = str(REPO / "tests" / "data" / "lamp" / "LaMP_3_dev_questions.json")
+    for data, flags, said in ((str(NEWS), ["--lamp-out", "x.json"], "--lamp-out needs LaMP data"),
+                              (lamp, ["--lamp-out", "x.json", "--lamp-method", "xpeft_hard"],
+                               "--lamp-method xpeft_hard is not one of --methods (head_only)")):
+        assert main(["eval", "--data", data, "--out", str(tmp_path / "out"), "--methods", "head_only",
+                     "--min-rows", "3", "--no-progress", *flags]) == 2
+        assert said in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # nothing trained, nothing written
+
+
 def test_a_run_with_other_settings_is_scored_on_another_folders_pools(tiny_backbone_dir, tmp_path):  # noqa: F811
     """--pools-dir: a sweep (--set) in a folder of its own, on the very pools of an earlier run."""
     from profilekit.cli import main

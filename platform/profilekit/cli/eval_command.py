@@ -94,6 +94,10 @@ def run_eval(args) -> int:
         pool_shared_down=args.pool_shared_down, epochs=args.epochs,
         batch_size=args.batch_size, profiles_per_step=args.profiles_per_step, seed=args.seed,
         overrides=_overrides(args.set))
+    if args.lamp_out and not config.data.endswith("_questions.json"):  # checked before hours of training
+        raise EvalError("--lamp-out needs LaMP data (a *_questions.json file)")
+    if args.lamp_method and args.lamp_method not in config.methods:
+        raise EvalError(f"--lamp-method {args.lamp_method} is not one of --methods ({', '.join(config.methods)})")
     try:
         seeds = [int(s) for s in args.seeds.split(",")] if args.seeds else None
     except ValueError as exc:
@@ -161,7 +165,7 @@ def write_lamp_out(path: str, folder, data: str, method: str) -> None:
     answers = {r["question"]: r["predicted"] for r in read_predictions(Path(folder) / "predictions.csv")
                if r["method"] == method}
     if not answers:
-        raise EvalError(f"--lamp-method {method}: no answers in {folder}; is it one of --methods?")
+        raise EvalError(f"--lamp-method {method}: no answers in {folder}")
     task = detect_task(json.loads(Path(data).read_text(encoding="utf-8"))[0]["input"])
     Path(path).write_text(json.dumps(lamp_output(task, answers), indent=1), encoding="utf-8")
     print(f"{len(answers)} answers of {method} written to {path} (LaMP's format)")
