@@ -16,7 +16,7 @@ import argparse
 import signal
 from pathlib import Path
 
-from profilekit.evaluation.report import SIZES, bootstrap_interval, mean_over_runs
+from profilekit.evaluation.report import bootstrap_interval, mean_over_runs, size_groups
 from profilekit.evaluation.results import read_results
 
 
@@ -41,13 +41,10 @@ def text(figure: dict | None) -> str:
 
 def by_size(rows: list[dict]) -> list[tuple[str, dict | None]]:
     """(author size, A − B over the profiles of that size) for each size that has profiles."""
-    size = {r["profile"]: int(r["n_train"]) + int(r["n_holdout"]) for r in rows}
     out = []
-    for low, high in SIZES:
-        members = {p for p, n in size.items() if n >= low and (high is None or n <= high)}
-        if members:
-            label = f"{low}–{high} rows" if high else f"{low}+ rows"
-            out.append((label, paired([r for r in rows if r["profile"] in members], "A", "B")))
+    for label, members in size_groups(rows):
+        chosen = set(members)
+        out.append((label, paired([r for r in rows if r["profile"] in chosen], "A", "B")))
     return out
 
 

@@ -69,26 +69,32 @@ def summarize(rows: list[dict], methods: list[str]) -> list[dict]:
 SIZES = ((20, 39), (40, 99), (100, None))  # authors by the rows they have (train + holdout)
 
 
+def size_groups(rows: list[dict]) -> list[tuple[str, list[str]]]:
+    """(label such as "40–99 rows", its profiles sorted) for each author size that has profiles in `rows`."""
+    size = {r["profile"]: int(r["n_train"]) + int(r["n_holdout"]) for r in rows}
+    groups = []
+    for low, high in SIZES:
+        members = sorted(p for p, n in size.items() if n >= low and (high is None or n <= high))
+        if members:
+            groups.append((f"{low}–{high} rows" if high else f"{low}+ rows", members))
+    return groups
+
+
 def by_size(rows: list[dict], methods: list[str]) -> str:
     """Accuracy − head_only per author size, mean and wins / ties / losses: where personalising pays."""
     if BASELINE not in methods:
         return ""
     base = {r["profile"]: float(r["accuracy"]) for r in rows if r["method"] == BASELINE}
-    size = {r["profile"]: int(r["n_train"]) + int(r["n_holdout"]) for r in rows}
     others = [m for m in methods if m != BASELINE]
     lines = ["| authors with | profiles | head_only accuracy | " + " | ".join(others) + " |",
              "|---|---|---|" + "---|" * len(others)]
-    for low, high in SIZES:
-        members = sorted(p for p in base if size[p] >= low and (high is None or size[p] <= high))
-        if not members:
-            continue
+    for label, members in size_groups([r for r in rows if r["method"] == BASELINE]):
         cells = []
         for method in others:
             mine = {r["profile"]: float(r["accuracy"]) for r in rows if r["method"] == method}
             gains = [mine[p] - base[p] for p in members if p in mine]
             cells.append(f"{statistics.fmean(gains):+.3f} ({sum(g > 0 for g in gains)} / "
                          f"{sum(g == 0 for g in gains)} / {sum(g < 0 for g in gains)})" if gains else "—")
-        label = f"{low}–{high} rows" if high else f"{low}+ rows"
         lines.append(f"| {label} | {len(members)} | {statistics.fmean(base[p] for p in members):.3f} | "
                      + " | ".join(cells) + " |")
     return "\n".join(lines)
